@@ -1,0 +1,35 @@
+"""OpenTelemetry spans, metrics and exact costs for every call made through the Anthropic SDK.
+
+    import anthropic_otel
+    anthropic_otel.instrument()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._content import ContentMode
+from ._context import attributes
+from ._instrumentor import AnthropicInstrumentor
+from .version import __version__
+
+__all__ = ["AnthropicInstrumentor", "ContentMode", "__version__", "attributes", "instrument", "uninstrument"]
+
+
+def instrument(**kwargs: Any) -> AnthropicInstrumentor:
+    """Instruments the Anthropic SDK (idempotent) and returns the instrumentor.
+
+    Uses the global tracer and meter providers when the application set them up; otherwise sets them up
+    from the standard `OTEL_*` variables. See `AnthropicInstrumentor` for the keyword arguments.
+    """
+    instrumentor = AnthropicInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(**kwargs)
+    return instrumentor
+
+
+def uninstrument() -> None:
+    """Restores every patched method; later calls produce no telemetry."""
+    instrumentor = AnthropicInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()

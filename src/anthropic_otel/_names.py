@@ -1,0 +1,92 @@
+"""Every telemetry name the package emits, defined once.
+
+The telemetry contract (TELEMETRY.md) is the source of these names; alert rules, dashboards and tests
+depend on them. `gen_ai.*` names are plain literals because the semantic-conventions package marks its
+`gen_ai` constants deprecated ("moved").
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCOPE: Final = "anthropic_otel"
+
+# Span attributes (OpenTelemetry GenAI semantic conventions v1.41.1).
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+GEN_AI_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+HTTP_RESEND_COUNT: Final = "http.request.resend_count"
+
+# Anthropic-specific and package attributes.
+ANTHROPIC_REQUEST_ID: Final = "anthropic.request.id"
+ANTHROPIC_STOP_REASON: Final = "anthropic.stop_reason"
+ANTHROPIC_BATCH_ID: Final = "anthropic.batch.id"
+COST_USD: Final = "anthropic_otel.cost.usd"
+TOKEN_TYPE: Final = "anthropic_otel.token.type"
+RATELIMIT_RESOURCE: Final = "anthropic_otel.ratelimit.resource"
+BUDGET_PERIOD: Final = "anthropic_otel.budget.period"
+BATCH_OPERATION: Final = "anthropic_otel.batch.operation"
+ATTEMPT_EVENT: Final = "anthropic_otel.attempt"
+ATTEMPT_STATUS: Final = "http.response.status_code"
+
+# Operation names.
+OP_CHAT: Final = "chat"
+OP_COUNT_TOKENS: Final = "count_tokens"
+OP_BATCH: Final = "batch"
+
+# Provider names, per client class.
+PROVIDER_ANTHROPIC: Final = "anthropic"
+
+# Values.
+NONE: Final = "none"
+OTHER: Final = "_other"
+FINISH_ERROR: Final = "error"
+TOKEN_INPUT: Final = "input"
+TOKEN_OUTPUT: Final = "output"
+TOKEN_CACHE_READ: Final = "cache_read"
+TOKEN_CACHE_WRITE: Final = "cache_write"
+TOKEN_WEB_SEARCH: Final = "web_search"
+RATELIMIT_RESOURCES: Final = ("requests", "tokens", "input_tokens", "output_tokens")
+
+# Metric instruments.
+M_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+M_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+M_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+M_REQUESTS: Final = "anthropic_otel.requests"
+M_TOKENS: Final = "anthropic_otel.tokens"
+M_COST: Final = "anthropic_otel.cost.usd"
+M_UNPRICED: Final = "anthropic_otel.unpriced.requests"
+M_ACTIVE: Final = "anthropic_otel.requests.active"
+M_RATELIMIT_REMAINING: Final = "anthropic_otel.ratelimit.remaining"
+M_RATELIMIT_LIMIT: Final = "anthropic_otel.ratelimit.limit"
+M_BUDGET: Final = "anthropic_otel.budget.usd"
+
+DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS: Final = tuple(4**i for i in range(14))  # 1, 4, 16 ... 67108864
+
+# Logger names.
+REQUEST_LOGGER: Final = "anthropic_otel.requests"

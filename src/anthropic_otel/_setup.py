@@ -1,0 +1,128 @@
+"""Tracer and meter providers from the standard `OTEL_*` variables, for applications that have none.
+
+An application that already set global providers keeps them untouched. Otherwise this follows the
+OpenTelemetry SDK's own variables: `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`,
+`OTEL_TRACES_EXPORTER` and `OTEL_METRICS_EXPORTER` (`otlp` by default, `prometheus`, `console`, `none`,
+comma-separated), `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]PROTOCOL` (`grpc` by default, `http/protobuf`),
+the exporters' own endpoint variables, and `OTEL_EXPORTER_PROMETHEUS_HOST` / `_PORT` (localhost:9464).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+_log = logging.getLogger("anthropic_otel")
+
+_prometheus_servers: dict[tuple[str, int], Any] = {}
+
+
+def _names(variable: str) -> list[str]:
+    value = os.environ.get(variable, "otlp")
+    return [name.strip().lower() for name in value.split(",") if name.strip()]
+
+
+def _protocol(signal: str) -> str:
+    return (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip().lower()
+
+
+def _sdk_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def has_tracer_provider() -> bool:
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+def has_meter_provider() -> bool:
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+    return not isinstance(metrics.get_meter_provider(), _ProxyMeterProvider | NoOpMeterProvider)
+
+
+def tracer_provider_from_env() -> TracerProvider | None:
+    """A new SDK tracer provider with the exporters the environment names, set as global."""
+    if _sdk_disabled() or has_tracer_provider():
+        return None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    provider = SdkTracerProvider(resource=Resource.create())
+    for name in _names("OTEL_TRACES_EXPORTER"):
+        if name == "none":
+            continue
+        if name == "console":
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        elif name == "otlp":
+            exporter: Any
+            if _protocol("TRACES").startswith("http"):
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+                exporter = OTLPSpanExporter()
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                    OTLPSpanExporter as GrpcSpanExporter,
+                )
+                exporter = GrpcSpanExporter()
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        else:
+            _log.warning("anthropic_otel: OTEL_TRACES_EXPORTER=%s is not supported here; ignored", name)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def meter_provider_from_env() -> MeterProvider | None:
+    """A new SDK meter provider with the readers the environment names, set as global."""
+    if _sdk_disabled() or has_meter_provider():
+        return None
+    from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        MetricReader,
+        PeriodicExportingMetricReader,
+    )
+    from opentelemetry.sdk.resources import Resource
+
+    readers: list[MetricReader] = []
+    for name in _names("OTEL_METRICS_EXPORTER"):
+        if name == "none":
+            continue
+        if name == "console":
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+        elif name == "prometheus":
+            readers.append(prometheus_reader(
+                os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost"),
+                int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"))))
+        elif name == "otlp":
+            exporter: Any
+            if _protocol("METRICS").startswith("http"):
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+                exporter = OTLPMetricExporter()
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                    OTLPMetricExporter as GrpcMetricExporter,
+                )
+                exporter = GrpcMetricExporter()
+            readers.append(PeriodicExportingMetricReader(exporter))
+        else:
+            _log.warning("anthropic_otel: OTEL_METRICS_EXPORTER=%s is not supported here; ignored", name)
+    provider = SdkMeterProvider(resource=Resource.create(), metric_readers=readers)
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+def prometheus_reader(host: str, port: int) -> Any:
+    """A Prometheus reader, and its HTTP endpoint on host:port (started once per address)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    if (host, port) not in _prometheus_servers:
+        _prometheus_servers[(host, port)] = start_http_server(port=port, addr=host)
+    return PrometheusMetricReader()
