@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Status, StatusCode
 
@@ -62,7 +64,7 @@ class Patcher:
                 original = cls.__dict__.get(method)
                 if original is None or isinstance(original, wrapt.FunctionWrapper):
                     continue
-                is_async = inspect.iscoroutinefunction(original)
+                is_async = inspect.iscoroutinefunction(inspect.unwrap(original))  # through @required_args
                 if methods is _BATCHES:
                     wrapper = _batch_wrapper(tel, method, is_async)
                 elif method == "stream":
@@ -78,7 +80,7 @@ class Patcher:
             if cls is None or method not in cls.__dict__:
                 continue
             original = cls.__dict__[method]
-            hook = _async_attempt if inspect.iscoroutinefunction(original) else _sync_attempt
+            hook = _async_attempt if inspect.iscoroutinefunction(inspect.unwrap(original)) else _sync_attempt
             wrapt.wrap_function_wrapper(cls, method, hook)
             self._patched.append((cls, method))
         if not tel.keep_sdk_spans:
@@ -265,25 +267,49 @@ def _batch_wrapper(tel: Telemetry, operation: str, is_async: bool) -> Any:
     if is_async:
         async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
             span = start(instance, args, kwargs)
+            token = _attach(span)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as error:
+                _detach(token)
                 finish(span, None, error)
                 raise
+            _detach(token)
             finish(span, result, None)
             return result
         return async_wrapper
 
     def sync_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         span = start(instance, args, kwargs)
+        token = _attach(span)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
+            _detach(token)
             finish(span, None, error)
             raise
+        _detach(token)
         finish(span, result, None)
         return result
     return sync_wrapper
+
+
+def _attach(span: Any) -> object:
+    if span is None:
+        return None
+    try:
+        return otel_context.attach(trace.set_span_in_context(span))
+    except Exception as error:
+        _faults.report("batch attach", error)
+        return None
+
+
+def _detach(token: object) -> None:
+    if token is not None:
+        try:
+            otel_context.detach(token)  # type: ignore[arg-type]
+        except Exception as error:
+            _faults.report("batch detach", error)
 
 
 # -- per attempt -------------------------------------------------------------------------------------
