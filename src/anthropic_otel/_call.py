@@ -276,10 +276,12 @@ class Call:
             self._end(None, closed_early=True)
 
     def stream_request_id(self, stream: Any) -> None:
-        try:
-            self.request_id = stream.response.headers.get("request-id")
-        except Exception as error:
-            _faults.report("stream request id", error)
+        headers = getattr(getattr(stream, "response", None), "headers", None)
+        if headers is not None:
+            try:
+                self.request_id = headers.get("request-id")
+            except Exception as error:
+                _faults.report("stream request id", error)
 
     # -- the end -----------------------------------------------------------------------------------
 
