@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
-from conftest import API_KEY, Otel, ask
-from test_messages import expected_cost
 
 from anthropic_otel.testing import FakeAnthropicServer
+from conftest import API_KEY, Otel, ask
+from test_messages import expected_cost
 
 THREADS, PER_THREAD, TASKS, PER_TASK = 6, 120, 24, 30
 SYSTEM = [{"type": "text", "text": "Shared instructions. " * 120, "cache_control": {"type": "ephemeral"}}]

@@ -7,7 +7,6 @@ import pytest
 from anthropic.lib.bedrock import _beta_messages as bedrock_beta
 from anthropic.lib.vertex import _beta_messages as vertex_beta
 from anthropic.resources.messages import batches, messages
-from conftest import API_KEY, Otel, ask, make_otel
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,6 +15,7 @@ import anthropic_otel
 from anthropic_otel import _faults
 from anthropic_otel._pricing import Pricer
 from anthropic_otel.testing import FakeAnthropicServer
+from conftest import API_KEY, Otel, ask, make_otel
 
 PATCHED = [(messages.Messages, "create"), (messages.Messages, "stream"), (messages.AsyncMessages, "create"),
            (messages.Messages, "count_tokens"), (batches.Batches, "results"),

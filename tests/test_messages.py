@@ -8,12 +8,12 @@ from typing import Any
 
 import anthropic
 import pytest
-from conftest import API_KEY, MODEL, Otel, ask
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 from opentelemetry.trace import SpanKind, StatusCode
 
 from anthropic_otel.testing import FakeAnthropicServer
+from conftest import API_KEY, MODEL, Otel, ask
 
 
 def expected_cost(usage: dict[str, Any], model: str = MODEL) -> Decimal:

@@ -7,13 +7,13 @@ from typing import Any
 import anthropic
 from anthropic._models import construct_type
 from anthropic.types import RawMessageStreamEvent
-from conftest import make_otel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import anthropic_otel
 from anthropic_otel import _faults
 from anthropic_otel._streams import StreamProxy
+from conftest import make_otel
 
 counts = st.integers(min_value=0, max_value=2_000_000)
 maybe = st.one_of(st.none(), counts)

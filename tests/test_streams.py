@@ -9,12 +9,12 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic.lib.streaming import AsyncMessageStream, MessageStream
-from conftest import MODEL, Otel, ask, make_otel
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import anthropic_otel
 from anthropic_otel.testing import FakeAnthropicServer
+from conftest import Otel, ask, make_otel
 
 CUT = {"x-fake-scenario": "stream_cut"}
 
@@ -51,7 +51,7 @@ def test_create_stream_iterated_to_the_end(otel: Otel, client: anthropic.Anthrop
     assert isinstance(stream, anthropic.Stream)
     assert stream.response.headers["request-id"] == fake.calls[-1].request_id
     events = list(stream)
-    assert [e.type for e in events][0] == "message_start" and events[-1].type == "message_stop"
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"
     usage = server_usage(fake)
     attrs = otel.span().attributes or {}
     assert attrs["gen_ai.usage.output_tokens"] == usage["output_tokens"]

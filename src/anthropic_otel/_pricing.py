@@ -79,7 +79,8 @@ def _unit_price(price: Any, count: int, total_input: int, per: int) -> Decimal:
             if total_input > tier.start:
                 price = tier.price
                 break
-    return price * count / per
+    result: Decimal = price * count / per
+    return result
 
 
 class Pricer:

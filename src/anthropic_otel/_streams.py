@@ -13,6 +13,7 @@ on `close()` / `__exit__`, or when an unconsumed stream is garbage-collected.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
 from time import perf_counter
 from typing import Any
 
@@ -49,7 +50,7 @@ def _capture_for(call: Call) -> _Capture | None:
     return None if call.telemetry.content is ContentMode.NO_CONTENT else _Capture()
 
 
-class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class StreamProxy(wrapt.ObjectProxy[Any]):
     """A `Stream` that reports its events to a `Call`."""
 
     def __init__(self, wrapped: Any, call: Call) -> None:
@@ -111,13 +112,11 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_call.stream_closed()
 
     def __del__(self) -> None:
-        try:
+        with suppress(Exception):  # interpreter shutdown
             self._self_call.stream_closed()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
     """An `AsyncStream` that reports its events to a `Call`."""
 
     def __init__(self, wrapped: Any, call: Call) -> None:
@@ -179,7 +178,5 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_call.stream_closed()
 
     def __del__(self) -> None:
-        try:
+        with suppress(Exception):  # interpreter shutdown
             self._self_call.stream_closed()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
