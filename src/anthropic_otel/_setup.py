@@ -97,9 +97,13 @@ def meter_provider_from_env() -> MeterProvider | None:
         if name == "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
         elif name == "prometheus":
-            readers.append(prometheus_reader(
-                os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost"),
-                int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"))))
+            host = os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost")
+            port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"))
+            try:
+                readers.append(prometheus_reader(host, port))
+            except OSError as error:  # the port is taken: telemetry must not stop the application
+                _log.warning("anthropic_otel: cannot serve Prometheus metrics on %s:%s (%s); not exported",
+                             host, port, error)
         elif name == "otlp":
             exporter: Any
             if _protocol("METRICS").startswith("http"):
