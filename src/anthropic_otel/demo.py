@@ -22,14 +22,13 @@ SYSTEM = [{"type": "text", "text": "You are the demo assistant. Answer briefly. 
 
 def run(duration: float, prometheus_port: int, out: TextIO) -> int:
     import anthropic
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
 
     import anthropic_otel
     from anthropic_otel._setup import prometheus_reader
     from anthropic_otel.testing import FakeAnthropicServer
-
-    from opentelemetry import metrics
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.resources import Resource
 
     live = bool(os.environ.get("ANTHROPIC_API_KEY")) and os.environ.get("ANTHROPIC_OTEL_DEMO_LIVE") == "1"
     server = None if live else FakeAnthropicServer().start()
