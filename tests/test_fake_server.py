@@ -89,9 +89,7 @@ def raw_request(
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
         if chunked and body is not None:
-            conn.request(
-                method, path, body=iter([body[:10], body[10:]]), headers=headers or {}, encode_chunked=True
-            )
+            conn.request(method, path, body=iter([body[:10], body[10:]]), headers=headers or {}, encode_chunked=True)
         else:
             conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -189,9 +187,7 @@ def test_streams_match_non_stream(client: anthropic.Anthropic, server: FakeAnthr
     assert kinds[:3] == ["message_start", "content_block_start", "content_block_delta"]  # ping is skipped
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert kinds.count("content_block_delta") == 20
-    text = "".join(
-        e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"
-    )
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
     assert text == plain.content[0].text
 
     with client.messages.stream(**params()) as stream:
@@ -245,13 +241,9 @@ def test_stop_sequence(client: anthropic.Anthropic) -> None:
 
 
 @pytest.mark.parametrize("ttl", ["5m", "1h"])
-def test_prompt_cache_write_then_read(
-    client: anthropic.Anthropic, server: FakeAnthropicServer, ttl: str
-) -> None:
+def test_prompt_cache_write_then_read(client: anthropic.Anthropic, server: FakeAnthropicServer, ttl: str) -> None:
     control = {"type": "ephemeral"} if ttl == "5m" else {"type": "ephemeral", "ttl": "1h"}
-    body = params(
-        system=[{"type": "text", "text": "You are a meteorologist. " * 40, "cache_control": control}]
-    )
+    body = params(system=[{"type": "text", "text": "You are a meteorologist. " * 40, "cache_control": control}])
     total, prefix = count_input_tokens(body), count_cached_prefix_tokens(body)
     assert 0 < prefix < total
 
@@ -343,9 +335,7 @@ def test_script_then_header_then_default(client: anthropic.Anthropic, server: Fa
 def test_stream_cut(client: anthropic.Anthropic, server: FakeAnthropicServer) -> None:
     received: list[str] = []
     with pytest.raises((httpx2.HTTPError, anthropic.APIError)):
-        for event in client.messages.create(
-            **params(), stream=True, extra_headers={"x-fake-scenario": "stream_cut"}
-        ):
+        for event in client.messages.create(**params(), stream=True, extra_headers={"x-fake-scenario": "stream_cut"}):
             received.append(event.type)
     assert received[0] == "message_start" and received.count("content_block_delta") == 10
     call = server.calls[-1]
@@ -382,9 +372,7 @@ def test_stream_error_mid_stream(client: anthropic.Anthropic, server: FakeAnthro
 
 def test_usage_on_delta_only(client: anthropic.Anthropic, server: FakeAnthropicServer) -> None:
     body = params(system=[{"type": "text", "text": "x" * 400, "cache_control": {"type": "ephemeral"}}])
-    events = list(
-        client.messages.create(**body, stream=True, extra_headers={"x-fake-scenario": "usage_on_delta_only"})
-    )
+    events = list(client.messages.create(**body, stream=True, extra_headers={"x-fake-scenario": "usage_on_delta_only"}))
     start = events[0]
     assert start.type == "message_start"
     assert (start.message.usage.input_tokens, start.message.usage.output_tokens) == (0, 0)
@@ -401,9 +389,7 @@ def test_usage_on_delta_only(client: anthropic.Anthropic, server: FakeAnthropicS
 
 def test_slow_first_byte_and_event_delay(client: anthropic.Anthropic, server: FakeAnthropicServer) -> None:
     started = time.monotonic()
-    client.messages.create(
-        **params(), extra_headers={"x-fake-scenario": "slow_first_byte", "x-fake-delay-ms": "30"}
-    )
+    client.messages.create(**params(), extra_headers={"x-fake-scenario": "slow_first_byte", "x-fake-delay-ms": "30"})
     assert time.monotonic() - started >= 0.03
     started = time.monotonic()
     with client.messages.stream(
@@ -434,9 +420,7 @@ def test_bad_requests_and_unknown_paths(server: FakeAnthropicServer) -> None:
     assert status == 404 and json.loads(raw)["error"]["type"] == "not_found_error"
     status, _, raw = raw_request(server, "POST", "/v1/messages", json.dumps({"model": MODEL}).encode())
     assert status == 400
-    status, headers, raw = raw_request(
-        server, "POST", "/v1/messages", json.dumps(params()).encode(), chunked=True
-    )
+    status, headers, raw = raw_request(server, "POST", "/v1/messages", json.dumps(params()).encode(), chunked=True)
     assert status == 200 and int(headers["content-length"]) == len(raw)
     assert [c.status for c in server.calls] == [400, 404, 400, 200]
 
@@ -474,9 +458,7 @@ def test_batches_lifecycle(client: anthropic.Anthropic, server: FakeAnthropicSer
 
     results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
     assert results["a"].type == "succeeded" and results["b"].type == "succeeded"
-    assert results["b"].message.usage.to_dict() == usage(
-        count_input_tokens(requests[1]["params"]), 3, tier="batch"
-    )
+    assert results["b"].message.usage.to_dict() == usage(count_input_tokens(requests[1]["params"]), 3, tier="batch")
     assert results["bad"].type == "errored"
     assert client.messages.batches.cancel(batch.id).processing_status == "ended"
     assert client.messages.batches.delete(batch.id).type == "message_batch_deleted"

@@ -71,6 +71,8 @@ class FakeHTTPServer(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
+    """Hands every request to an ``Exchange``; the stdlib parses requests and loops over keep-alives."""
+
     protocol_version = "HTTP/1.1"  # keep-alive, chunked streams
     disable_nagle_algorithm = True  # small writes must not wait for delayed ACKs
     server_version = "fake-anthropic"

@@ -51,6 +51,7 @@ def not_found(ex: Exchange, message: str = "Not found") -> None:
 
 # -- messages --------------------------------------------------------------------------------------
 def messages(ex: Exchange) -> None:
+    """POST /v1/messages: pick the scenario, then answer with JSON, SSE, an error or a hang-up."""
     state = ex.state
     body = ex.json_body()
     if body is None:
