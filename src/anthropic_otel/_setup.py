@@ -9,6 +9,7 @@ the exporters' own endpoint variables, and `OTEL_EXPORTER_PROMETHEUS_HOST` / `_P
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from typing import Any
@@ -30,6 +31,21 @@ def _names(variable: str) -> list[str]:
 def _protocol(signal: str) -> str:
     return (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
             or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip().lower()
+
+
+# (signal, http?) -> (module, class) of the OTLP exporter; each reads its own OTEL_EXPORTER_OTLP_* variables.
+_OTLP_EXPORTERS = {
+    ("TRACES", True): ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+    ("TRACES", False): ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+    ("METRICS", True): ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),
+    ("METRICS", False): ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
+}
+
+
+def _otlp_exporter(signal: str) -> Any:
+    """The OTLP exporter for `signal` over the protocol the environment names (gRPC by default)."""
+    module, name = _OTLP_EXPORTERS[(signal, _protocol(signal).startswith("http"))]
+    return getattr(importlib.import_module(module), name)()
 
 
 def _sdk_disabled() -> bool:
@@ -62,16 +78,7 @@ def tracer_provider_from_env() -> TracerProvider | None:
         if name == "console":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         elif name == "otlp":
-            exporter: Any
-            if _protocol("TRACES").startswith("http"):
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-                exporter = OTLPSpanExporter()
-            else:
-                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                    OTLPSpanExporter as GrpcSpanExporter,
-                )
-                exporter = GrpcSpanExporter()
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+            provider.add_span_processor(BatchSpanProcessor(_otlp_exporter("TRACES")))
         else:
             _log.warning("anthropic_otel: OTEL_TRACES_EXPORTER=%s is not supported here; ignored", name)
     trace.set_tracer_provider(provider)
@@ -105,16 +112,7 @@ def meter_provider_from_env() -> MeterProvider | None:
                 _log.warning("anthropic_otel: cannot serve Prometheus metrics on %s:%s (%s); not exported",
                              host, port, error)
         elif name == "otlp":
-            exporter: Any
-            if _protocol("METRICS").startswith("http"):
-                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-                exporter = OTLPMetricExporter()
-            else:
-                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                    OTLPMetricExporter as GrpcMetricExporter,
-                )
-                exporter = GrpcMetricExporter()
-            readers.append(PeriodicExportingMetricReader(exporter))
+            readers.append(PeriodicExportingMetricReader(_otlp_exporter("METRICS")))
         else:
             _log.warning("anthropic_otel: OTEL_METRICS_EXPORTER=%s is not supported here; ignored", name)
     provider = SdkMeterProvider(resource=Resource.create(), metric_readers=readers)
