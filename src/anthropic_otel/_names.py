@@ -46,6 +46,7 @@ ANTHROPIC_REQUEST_ID: Final = "anthropic.request.id"
 ANTHROPIC_STOP_REASON: Final = "anthropic.stop_reason"
 ANTHROPIC_BATCH_ID: Final = "anthropic.batch.id"
 COST_USD: Final = "anthropic_otel.cost.usd"
+CACHE_SAVINGS_USD: Final = "anthropic_otel.cache.savings.usd"  # span: net dollars caching saved (may be < 0)
 TOKEN_TYPE: Final = "anthropic_otel.token.type"
 RATELIMIT_RESOURCE: Final = "anthropic_otel.ratelimit.resource"
 BUDGET_PERIOD: Final = "anthropic_otel.budget.period"
@@ -84,9 +85,13 @@ M_ACTIVE: Final = "anthropic_otel.requests.active"
 M_RATELIMIT_REMAINING: Final = "anthropic_otel.ratelimit.remaining"
 M_RATELIMIT_LIMIT: Final = "anthropic_otel.ratelimit.limit"
 M_BUDGET: Final = "anthropic_otel.budget.usd"
+M_CACHE_SAVINGS: Final = "anthropic_otel.cache.savings.usd"  # gross: what cache reads saved over the input rate
+M_CACHE_WRITE_PREMIUM: Final = "anthropic_otel.cache.write_premium.usd"  # what cache writes cost over it
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS: Final = tuple(4**i for i in range(14))  # 1, 4, 16 ... 67108864
 
 # Logger names.
 REQUEST_LOGGER: Final = "anthropic_otel.requests"
+
+# Resilience wrapper (issue 5): its attribute and metric names go below this line.
