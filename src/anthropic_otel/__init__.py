@@ -11,9 +11,11 @@ from typing import Any
 from ._content import ContentMode
 from ._context import attributes
 from ._instrumentor import AnthropicInstrumentor
+from ._spend import Spend
 from .version import __version__
 
-__all__ = ["AnthropicInstrumentor", "ContentMode", "__version__", "attributes", "instrument", "uninstrument"]
+__all__ = ["AnthropicInstrumentor", "ContentMode", "Spend", "__version__", "attributes", "instrument", "spend",
+           "uninstrument"]
 
 
 def instrument(**kwargs: Any) -> AnthropicInstrumentor:
@@ -33,3 +35,15 @@ def uninstrument() -> None:
     instrumentor = AnthropicInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()
+
+
+def spend() -> Spend:
+    """Dollars spent so far in this process, in the current UTC day and month, with the configured budgets.
+
+    For applications that act on spend (degrade to a cheaper model, stop a job). Raises `RuntimeError` before
+    `instrument()`.
+    """
+    telemetry = AnthropicInstrumentor().telemetry
+    if telemetry is None:
+        raise RuntimeError("anthropic_otel.spend() needs anthropic_otel.instrument() first")
+    return telemetry.ledger.spend()

@@ -18,6 +18,7 @@ from ._content import ContentMode, request_content, response_content
 from ._context import current as current_attributes
 from ._metrics import CommonKey, Metrics
 from ._pricing import Cost, Pricer
+from ._spend import Ledger
 from ._usage import Usage
 
 _request_log = logging.getLogger(n.REQUEST_LOGGER)
@@ -55,10 +56,11 @@ class Telemetry:
     """What one `instrument()` set up: tracer, metrics, prices and options."""
 
     def __init__(self, tracer: Tracer, metrics: Metrics, pricer: Pricer, content: ContentMode,
-                 keep_sdk_spans: bool) -> None:
+                 keep_sdk_spans: bool, ledger: Ledger | None = None) -> None:
         self.tracer = tracer
         self.metrics = metrics
         self.pricer = pricer
+        self.ledger = ledger if ledger is not None else Ledger()
         self.content = content
         self.keep_sdk_spans = keep_sdk_spans
 
@@ -350,10 +352,12 @@ class Call:
                 attributes[n.ANTHROPIC_REQUEST_ID] = self.request_id
             if cost is not None:
                 attributes[n.COST_USD] = float(cost.total)
+                if cost.cache_savings or cost.write_premium:
+                    attributes[n.CACHE_SAVINGS_USD] = float(cost.net_cache_savings)
             if self.attempts > 1:
                 attributes[n.HTTP_RESEND_COUNT] = self.attempts - 1
             if closed_early:
-                attributes["anthropic_otel.stream.closed_early"] = True
+                attributes[n.STREAM_CLOSED_EARLY] = True
             if err_type is not None:
                 attributes[n.ERROR_TYPE] = err_type
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))
@@ -365,6 +369,8 @@ class Call:
         telemetry.metrics.finished(
             self.key, duration=duration, stream=self.stream, error_type=err_type, stop_reason=stop_reason,
             usage=usage if chat else None, cost=cost, priced=priced or not chat, ttfc=ttfc)
+        if cost is not None:
+            telemetry.ledger.add(cost.total)
 
         if _request_log.isEnabledFor(logging.INFO):
             self._log(duration, ttfc, err_type, stop_reason, cost)

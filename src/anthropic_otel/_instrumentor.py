@@ -15,8 +15,9 @@ from ._call import Telemetry
 from ._content import content_mode
 from ._metrics import Metrics
 from ._patch import Patcher
-from ._pricing import Pricer
+from ._pricing import Pricer, check_overrides
 from ._setup import meter_provider_from_env, tracer_provider_from_env
+from ._spend import Ledger
 from .version import __version__
 
 DEFAULT_METRIC_ATTRIBUTE_LIMIT = 100
@@ -60,7 +61,10 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     attribute names that become metric labels; default `ANTHROPIC_OTEL_METRIC_ATTRIBUTES`),
     `metric_attribute_limit` (distinct values per label before `_other`, default 100), `keep_sdk_spans`
     (keep the SDK's own `anthropic.messages.create` span as a child of ours; default
-    `ANTHROPIC_OTEL_KEEP_SDK_SPANS`), `budgets` (`{"day": 50, "month": 1000}` USD).
+    `ANTHROPIC_OTEL_KEEP_SDK_SPANS`), `budgets` (`{"day": 50, "month": 1000}` USD; default
+    `ANTHROPIC_OTEL_BUDGET_{DAY,MONTH}_USD`), `prices` (`{"model": {"input": 3, "output": 15, ...}}`, USD per
+    million tokens, winning over the bundled prices) and `prices_file` (a TOML or YAML file of the same
+    tables under `models`; default `ANTHROPIC_OTEL_PRICES_FILE`). Bad budgets or prices raise `ValueError` here.
     """
 
     _patcher: Patcher | None = None
@@ -71,6 +75,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         budgets = check_budgets(kwargs.get("budgets"))
+        overrides = check_overrides(kwargs.get("prices"), kwargs.get("prices_file"))
         content = content_mode(kwargs.get("capture_content"))
         attribute_names: Sequence[str] = kwargs.get("metric_attributes") or _env_list(
             "ANTHROPIC_OTEL_METRIC_ATTRIBUTES")
@@ -87,7 +92,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer(n.SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(n.SCOPE, __version__, meter_provider=meter_provider)
         telemetry = Telemetry(
-            tracer, Metrics(meter, attribute_names, limit, budgets), Pricer(), content, keep_sdk_spans)
+            tracer, Metrics(meter, attribute_names, limit, budgets), Pricer(overrides), content, keep_sdk_spans,
+            Ledger(budgets))
         patcher = Patcher(telemetry)
         patcher.apply()
         self._patcher = patcher

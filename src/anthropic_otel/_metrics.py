@@ -43,6 +43,8 @@ class Metrics:
         self._tokens: dict[tuple[CommonKey, str], int] = {}
         self._cost: dict[tuple[CommonKey, str], Decimal] = {}
         self._unpriced: dict[CommonKey, int] = {}
+        self._savings: dict[CommonKey, Decimal] = {}
+        self._premium: dict[CommonKey, Decimal] = {}
         self._active: dict[CommonKey, int] = {}
         self._ratelimit: dict[CommonKey, Mapping[str, str]] = {}
         self._budgets = dict(budgets or {})
@@ -64,6 +66,12 @@ class Metrics:
             description="Billed tokens by class; input is uncached input (Anthropic's meaning).")
         meter.create_observable_counter(
             n.M_COST, [self._observe_cost], unit="{USD}", description="Cost in US dollars, by token class.")
+        meter.create_observable_counter(
+            n.M_CACHE_SAVINGS, [self._observe_decimal(self._savings)], unit="{USD}",
+            description="Dollars that cache reads saved against the input rate (gross; see the write premium).")
+        meter.create_observable_counter(
+            n.M_CACHE_WRITE_PREMIUM, [self._observe_decimal(self._premium)], unit="{USD}",
+            description="Dollars that cache writes cost over the input rate; net savings = savings - premium.")
         meter.create_observable_counter(
             n.M_UNPRICED, [self._observe_unpriced], unit="{request}",
             description="Calls whose model has no known price.")
@@ -134,18 +142,9 @@ class Metrics:
             self._active[key] -= 1
             self._requests[request_key] = self._requests.get(request_key, 0) + 1
             if usage is not None:
-                tokens = self._tokens
-                for token_type, count in (
-                    (n.TOKEN_INPUT, usage.input_tokens), (n.TOKEN_OUTPUT, usage.output_tokens),
-                    (n.TOKEN_CACHE_READ, usage.cache_read), (n.TOKEN_CACHE_WRITE, usage.cache_write),
-                ):
-                    token_key = (key, token_type)
-                    tokens[token_key] = tokens.get(token_key, 0) + count
+                self._add_tokens(key, usage)
             if cost is not None:
-                costs = self._cost
-                for token_type, dollars in cost.parts():
-                    cost_key = (key, token_type)
-                    costs[cost_key] = costs.get(cost_key, Decimal(0)) + dollars
+                self._add_cost(key, cost)
             elif not priced:
                 self._unpriced[key] = self._unpriced.get(key, 0) + 1
         if error_type is None:
@@ -159,6 +158,36 @@ class Metrics:
                                     self.attributes(key, (n.GEN_AI_TOKEN_TYPE, n.TOKEN_OUTPUT)))
         if ttfc is not None:
             self.ttfc.record(ttfc, self.attributes(key))
+
+    def _add_tokens(self, key: CommonKey, usage: Usage) -> None:
+        """Adds `usage` by token class; the caller holds the lock."""
+        tokens = self._tokens
+        for token_type, count in (
+            (n.TOKEN_INPUT, usage.input_tokens), (n.TOKEN_OUTPUT, usage.output_tokens),
+            (n.TOKEN_CACHE_READ, usage.cache_read), (n.TOKEN_CACHE_WRITE, usage.cache_write),
+        ):
+            token_key = (key, token_type)
+            tokens[token_key] = tokens.get(token_key, 0) + count
+
+    def _add_cost(self, key: CommonKey, cost: Cost) -> None:
+        """Adds `cost` by class, and the cache savings and premium; the caller holds the lock."""
+        costs = self._cost
+        for token_type, dollars in cost.parts():
+            cost_key = (key, token_type)
+            costs[cost_key] = costs.get(cost_key, Decimal(0)) + dollars
+        if cost.cache_savings:
+            self._savings[key] = self._savings.get(key, Decimal(0)) + cost.cache_savings
+        if cost.write_premium:
+            self._premium[key] = self._premium.get(key, Decimal(0)) + cost.write_premium
+
+    def batch_result(self, key: CommonKey, usage: Usage, cost: Cost | None) -> None:
+        """A message-batch result read by the application: its tokens and cost (no request, no latency)."""
+        with self._lock:
+            self._add_tokens(key, usage)
+            if cost is not None:
+                self._add_cost(key, cost)
+            else:
+                self._unpriced[key] = self._unpriced.get(key, 0) + 1
 
     def ratelimit_seen(self, key: CommonKey, headers: Mapping[str, str]) -> None:
         """Keeps the last response's headers; they are parsed only when the gauges are read."""
@@ -185,6 +214,15 @@ class Metrics:
             items = list(self._cost.items())
         for (key, token_type), value in items:
             yield Observation(float(value), self.attributes(key, (n.TOKEN_TYPE, token_type)))
+
+    def _observe_decimal(self, totals: dict[CommonKey, Decimal]) -> Callable[[CallbackOptions],
+                                                                             Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            with self._lock:
+                items = list(totals.items())
+            for key, value in items:
+                yield Observation(float(value), self.attributes(key))
+        return observe
 
     def _observe_unpriced(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
@@ -233,5 +271,7 @@ class Metrics:
                 "cost": cost,
                 "cost_total": sum(cost.values(), Decimal(0)),
                 "unpriced": sum(self._unpriced.values()),
+                "cache_savings": sum(self._savings.values(), Decimal(0)),
+                "cache_write_premium": sum(self._premium.values(), Decimal(0)),
                 "active": sum(self._active.values()),
             }

@@ -51,6 +51,7 @@ TOKEN_TYPE: Final = "anthropic_otel.token.type"
 RATELIMIT_RESOURCE: Final = "anthropic_otel.ratelimit.resource"
 BUDGET_PERIOD: Final = "anthropic_otel.budget.period"
 BATCH_OPERATION: Final = "anthropic_otel.batch.operation"
+STREAM_CLOSED_EARLY: Final = "anthropic_otel.stream.closed_early"
 ATTEMPT_EVENT: Final = "anthropic_otel.attempt"
 ATTEMPT_STATUS: Final = "http.response.status_code"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, TextIO
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,12 +14,78 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default 10)")
     demo.add_argument("--prometheus-port", type=int, default=9464,
                       help="serve Prometheus metrics on this port while running (0: off; default 9464)")
+    prices = commands.add_parser("prices", help="print the price table in use: source, data date, overrides")
+    prices.add_argument("models", nargs="*", metavar="MODEL",
+                        help="model ids as you call them (default: every Anthropic model in the bundled data)")
+    prices.add_argument("--provider", default="anthropic", choices=("anthropic", "aws.bedrock", "gcp.vertex_ai"),
+                        help="price as called through this provider (default anthropic)")
+    prices.add_argument("--prices-file", default=None,
+                        help="a TOML/YAML price override file (default: $ANTHROPIC_OTEL_PRICES_FILE)")
     args = parser.parse_args(argv)
+    if args.command == "prices":
+        return _prices(args.models, args.provider, args.prices_file, sys.stdout)
     if args.command == "demo":
         from .demo import run
 
         return run(args.duration, args.prometheus_port, sys.stdout)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _prices(models: list[str], provider: str, prices_file: str | None, out: TextIO) -> int:
+    """`anthropic-otel prices`: what the cost numbers rest on."""
+    import os
+
+    from ._pricing import Pricer, check_overrides, data_source
+
+    try:
+        overrides = check_overrides(None, prices_file)
+    except (OSError, ValueError) as error:
+        print(f"anthropic-otel prices: {error}", file=sys.stderr)
+        return 2
+    pricer = Pricer(overrides)
+    package, effective, scheduled = data_source()
+    later = f", next scheduled change {scheduled} (applied on its date)" if scheduled else ""
+    print(f"Prices: {package}, bundled data, in effect since {effective or 'unknown'}{later}; never fetched at "
+          "run time.", file=out)
+    path = prices_file or os.environ.get("ANTHROPIC_OTEL_PRICES_FILE", "").strip()
+    applied = f"{path}: {', '.join(overrides)}" if overrides else "none"
+    print(f"Overrides: {applied}", file=out)
+    print(f"Provider: {provider}. USD per million tokens (web search: per 1,000 searches); "
+          "'a|b>200K' is a long-context tier chosen by total input.", file=out)
+    header = ("model", "input", "output", "cache read", "write 5m", "write 1h", "web search", "batch in", "batch out",
+              "source")
+    rows: list[tuple[str, ...]] = [header]
+    unknown = []
+    for model in models or list(pricer.known_models()):
+        standard = pricer.prices(model, provider)
+        if standard is None:
+            unknown.append(model)
+            continue
+        batch = pricer.prices(model, provider, batch=True)
+        source = standard.source
+        if batch is not None and batch.source != source:
+            source += f" (batch: {batch.source.rpartition(' + ')[2]})"
+        rows.append((model, *(_price(p) for p in standard[:6]), _price(batch and batch.input),
+                     _price(batch and batch.output), source))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
+    for model in unknown:
+        print(f"{model}: no known price (calls are counted in anthropic_otel_unpriced_requests_total)", file=out)
+    return 1 if unknown and models else 0
+
+
+def _price(price: Any) -> str:
+    if price is None:
+        return "-"
+    if hasattr(price, "tiers"):
+        return "|".join([_number(price.base), *(f"{_number(t.price)}>{t.start // 1000}K" for t in price.tiers)])
+    return _number(price)
+
+
+def _number(value: Any) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 if __name__ == "__main__":

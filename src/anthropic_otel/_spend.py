@@ -1,0 +1,75 @@
+"""Running spend per calendar period (UTC day and month), for applications that act on it.
+
+Kept as exact `Decimal` sums under a lock. Periods roll over at UTC midnight and on the first of the month;
+the ledger lives in this process (Prometheus' `increase()` over the cost counter is the cross-process view).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+PERIODS = ("day", "month")
+
+
+def _today() -> date:
+    return datetime.now(tz=UTC).date()
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Dollars spent in the current UTC day and month, the configured budgets, and what is left of them."""
+
+    day: Decimal
+    month: Decimal
+    total: Decimal
+    budgets: Mapping[str, Decimal] = field(default_factory=dict)
+    as_of: date = field(default_factory=_today)
+
+    def remaining(self, period: str) -> Decimal | None:
+        """Budget left in `period` (negative once exceeded), or None without a budget for it."""
+        budget = self.budgets.get(period)
+        if budget is None:
+            return None
+        return budget - (self.day if period == "day" else self.month)
+
+    def exceeded(self) -> list[str]:
+        """The periods whose budget is used up."""
+        return [period for period in PERIODS if (left := self.remaining(period)) is not None and left <= 0]
+
+
+class Ledger:
+    """Adds each call's cost to the current day and month; thread-safe and exact."""
+
+    def __init__(self, budgets: Mapping[str, float] | None = None, today: Callable[[], date] = _today) -> None:
+        self.budgets = {period: Decimal(str(dollars)) for period, dollars in (budgets or {}).items()}
+        self._today = today
+        self._lock = threading.Lock()
+        self._day_of = today()
+        self._day = Decimal(0)
+        self._month = Decimal(0)
+        self._total = Decimal(0)
+
+    def _roll(self, now: date) -> None:
+        if now != self._day_of:
+            if (now.year, now.month) != (self._day_of.year, self._day_of.month):
+                self._month = Decimal(0)
+            self._day = Decimal(0)
+            self._day_of = now
+
+    def add(self, dollars: Decimal) -> None:
+        now = self._today()
+        with self._lock:
+            self._roll(now)
+            self._day += dollars
+            self._month += dollars
+            self._total += dollars
+
+    def spend(self) -> Spend:
+        now = self._today()
+        with self._lock:
+            self._roll(now)
+            return Spend(self._day, self._month, self._total, dict(self.budgets), now)
