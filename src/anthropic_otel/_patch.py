@@ -15,6 +15,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import _faults
 from . import _names as n
+from ._batches import counted_results
 from ._call import CURRENT_CALL, Call, Telemetry, error_type
 from ._streams import AsyncStreamProxy, StreamProxy
 
@@ -238,7 +239,7 @@ def _batch_wrapper(tel: Telemetry, operation: str, is_async: bool) -> Any:
     def start(instance: Any, args: Any, kwargs: Mapping[str, Any]) -> Any:
         try:
             attributes: dict[str, Any] = {n.BATCH_OPERATION: operation}
-            batch_id = kwargs.get("message_batch_id", args[0] if args else None)
+            batch_id = _batch_id(args, kwargs)
             if isinstance(batch_id, str):
                 attributes[n.ANTHROPIC_BATCH_ID] = batch_id
             return tel.begin_plain(instance, n.OP_BATCH, f"{operation} batch", attributes)
@@ -276,6 +277,8 @@ def _batch_wrapper(tel: Telemetry, operation: str, is_async: bool) -> Any:
                 raise
             _detach(token)
             finish(span, result, None)
+            if operation == "results":
+                return counted_results(tel, instance, _batch_id(args, kwargs), result)
             return result
         return async_wrapper
 
@@ -290,8 +293,14 @@ def _batch_wrapper(tel: Telemetry, operation: str, is_async: bool) -> Any:
             raise
         _detach(token)
         finish(span, result, None)
+        if operation == "results":
+            return counted_results(tel, instance, _batch_id(args, kwargs), result)
         return result
     return sync_wrapper
+
+
+def _batch_id(args: Any, kwargs: Mapping[str, Any]) -> Any:
+    return kwargs.get("message_batch_id", args[0] if args else None)
 
 
 def _attach(span: Any) -> object:
