@@ -255,6 +255,20 @@ def test_spend_sums_this_process_by_day_and_month(otel: Otel, client: anthropic.
     counter = otel.instrumentor.telemetry.metrics.totals()["cost_total"]  # type: ignore[union-attr]
     assert spend.day == spend.month == spend.total == counter > 0
     assert spend.budgets == {} and spend.remaining("day") is None and spend.exceeded() == []
+    assert otel.points("anthropic_otel.budget.usd") == []  # no budget configured: no gauge at all
+
+
+def test_budget_from_the_environment_is_checked_at_instrument_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_OTEL_BUDGET_DAY_USD", "fifty")
+    with pytest.raises(ValueError, match="budget for 'day' must be a number of US dollars"):
+        anthropic_otel.instrument()
+    monkeypatch.setenv("ANTHROPIC_OTEL_BUDGET_DAY_USD", "50")
+    otel = make_otel()
+    try:
+        assert anthropic_otel.spend().budgets == {"day": 50}
+        assert [v for _, v in otel.points("anthropic_otel.budget.usd")] == [50.0]
+    finally:
+        anthropic_otel.uninstrument()
 
 
 def test_spend_without_instrument_is_a_clear_error() -> None:
