@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -16,15 +17,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_demo_runs_and_serves_prometheus() -> None:
+SERIES = ("gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_token_usage_bucket",
+          "gen_ai_client_operation_time_to_first_chunk_seconds_bucket", "anthropic_otel_requests_total",
+          "anthropic_otel_tokens_total", "anthropic_otel_cost_usd_total", "anthropic_otel_requests_active",
+          "anthropic_otel_ratelimit_remaining", "anthropic_otel_ratelimit_limit",
+          "anthropic_otel_unpriced_requests_total", "anthropic_otel_budget_usd",
+          "anthropic_otel_cache_savings_usd_total", "anthropic_otel_cache_write_premium_usd_total",
+          'anthropic_stop_reason="max_tokens"', 'app_feature="summarize"', 'error_type="rate_limit_error"',
+          'error_type="overloaded_error"')
+
+
+def test_demo_runs_and_serves_every_series_of_the_contract() -> None:
     port = free_port()
     cli = Path(sys.executable).with_name("anthropic-otel")
-    process = subprocess.Popen([str(cli), "demo", "--duration", "4", "--prometheus-port", str(port)],
+    process = subprocess.Popen([str(cli), "demo", "--duration", "6", "--prometheus-port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         body = ""
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and 'anthropic_stop_reason="max_tokens"' not in body:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and process.poll() is None and not all(s in body for s in SERIES):
             time.sleep(0.5)
             try:
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
@@ -34,11 +45,56 @@ def test_demo_runs_and_serves_prometheus() -> None:
     finally:
         process.kill()
     assert process.returncode == 0, err
-    assert "Summary" in out and "cost" in out
-    for series in ("gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_token_usage_bucket",
-                   "gen_ai_client_operation_time_to_first_chunk_seconds_bucket", "anthropic_otel_requests_total",
-                   "anthropic_otel_tokens_total", "anthropic_otel_cost_usd_total", "anthropic_otel_requests_active",
-                   "anthropic_otel_ratelimit_remaining"):
-        assert series in body, series
-    assert 'anthropic_stop_reason="max_tokens"' in body
-    assert 'app_feature="summarize"' in body
+    assert "\x1b" not in out  # piped: no escape codes
+    assert "Summary by model and feature" in out and "Spend $" in out
+    for model in ("claude-haiku-4-5", "claude-sonnet-4-6"):
+        for feature in ("summarize", "chat"):
+            assert any([c.strip() for c in line.split("│")[1:3]] == [model, feature] for line in out.splitlines()), (
+                model, feature)
+    assert [s for s in SERIES if s not in body] == []
+
+
+def test_ctrl_c_ends_cleanly_with_the_summary_so_far() -> None:
+    cli = Path(sys.executable).with_name("anthropic-otel")
+    process = subprocess.Popen([str(cli), "demo", "--duration", "60", "--prometheus-port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Interrupted: the summary so far." in out and "Summary by model and feature" in out
+    assert "Traceback" not in err
+
+
+def test_live_display_on_a_terminal() -> None:
+    """On a TTY the demo shows a live panel (rich), refreshed while it runs."""
+    import os
+    import pty
+
+    cli = Path(sys.executable).with_name("anthropic-otel")
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([str(cli), "demo", "--duration", "3", "--prometheus-port", "0"],
+                               stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
+                               env={**os.environ, "COLUMNS": "200", "LINES": "50", "TERM": "xterm"})
+    os.close(follower)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the demo closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+        os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 0
+    assert screen.count("anthropic-otel demo (live)") >= 2  # redrawn while running
+    assert "\x1b[" in screen and "Summary by model and feature" in screen

@@ -90,7 +90,7 @@ class Telemetry:
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         key = self.metrics.common_key(operation, provider, model, host, context)
         self.metrics.started(key)
-        return Call(self, span, key, model, provider, stream, operation, kwargs)
+        return Call(self, span, key, model, provider, stream, operation, kwargs, context)
 
     def begin_plain(self, resource: Any, operation: str, span_name: str,
                     attributes: Mapping[str, Any]) -> trace.Span:
@@ -133,14 +133,16 @@ class Call:
     """The state of one call until its span ends; `_end` runs once whatever the caller does."""
 
     __slots__ = (
-        "_context_token", "_current_token", "_once", "attempts", "first_chunk", "key", "kwargs", "model",
+        "_context_token", "_current_token", "_once", "attempts", "context", "first_chunk", "key", "kwargs", "model",
         "operation", "provider", "request_id", "response_id", "response_model", "snapshot", "span", "start",
         "stop_reason", "stream", "telemetry", "usage",
     )
 
     def __init__(self, telemetry: Telemetry, span: trace.Span, key: CommonKey, model: str, provider: str,
-                 stream: bool, operation: str, kwargs: Mapping[str, Any]) -> None:
+                 stream: bool, operation: str, kwargs: Mapping[str, Any],
+                 context: Mapping[str, Any] | None = None) -> None:
         self.telemetry = telemetry
+        self.context = context
         self.span = span
         self.key = key
         self.model = model
@@ -400,7 +402,9 @@ class Call:
             "stop_reason": stop_reason,
             "error_type": err_type,
             "cost_usd": None if cost is None else float(cost.total),
+            "cache_savings_usd": None if cost is None else float(cost.net_cache_savings),
             "attempts": self.attempts,
+            "attributes": dict(self.context) if self.context else {},
             **(usage.as_dict() if usage is not None else {}),
         }
         _request_log.info(

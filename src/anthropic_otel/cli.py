@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default 10)")
     demo.add_argument("--prometheus-port", type=int, default=9464,
                       help="serve Prometheus metrics on this port while running (0: off; default 9464)")
+    demo.add_argument("--live", action="store_true",
+                      help="call the real API (needs ANTHROPIC_API_KEY): a few cheap calls, estimate shown first")
+    demo.add_argument("--workers", type=int, default=4, help="concurrent callers (default 4)")
     prices = commands.add_parser("prices", help="print the price table in use: source, data date, overrides")
     prices.add_argument("models", nargs="*", metavar="MODEL",
                         help="model ids as you call them (default: every Anthropic model in the bundled data)")
@@ -21,13 +24,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="price as called through this provider (default anthropic)")
     prices.add_argument("--prices-file", default=None,
                         help="a TOML/YAML price override file (default: $ANTHROPIC_OTEL_PRICES_FILE)")
+    rules = commands.add_parser("rules", help="render the Prometheus recording and alerting rules from a config")
+    rules.add_argument("--config", default=None, help="a YAML or TOML (.toml) file of thresholds (default: defaults)")
+    rules.add_argument("--output", default="alerts", help="directory for the rule files (default alerts)")
+    rules.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files there differ")
+    rules.add_argument("--print-config", action="store_true", help="print the config in effect, as YAML, and exit")
     args = parser.parse_args(argv)
+    if args.command == "rules":
+        return _rules(args.config, args.output, args.check, args.print_config, sys.stdout)
     if args.command == "prices":
         return _prices(args.models, args.provider, args.prices_file, sys.stdout)
     if args.command == "demo":
         from .demo import run
 
-        return run(args.duration, args.prometheus_port, sys.stdout)
+        return run(args.duration, args.prometheus_port, sys.stdout, live=args.live, workers=args.workers)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -73,6 +83,28 @@ def _prices(models: list[str], provider: str, prices_file: str | None, out: Text
     for model in unknown:
         print(f"{model}: no known price (calls are counted in anthropic_otel_unpriced_requests_total)", file=out)
     return 1 if unknown and models else 0
+
+
+def _rules(config_file: str | None, output: str, check: bool, print_config: bool, out: TextIO) -> int:
+    """`anthropic-otel rules`: the rule files for a config (see `_rules.py`)."""
+    from . import _rules as rules
+
+    try:
+        config = rules.load_config(config_file)
+    except (OSError, ValueError) as error:
+        print(f"anthropic-otel rules: {error}", file=sys.stderr)
+        return 2
+    if print_config:
+        print(rules.dump_config(config), end="", file=out)
+        return 0
+    if check:
+        stale = rules.stale(output, config)
+        for path in stale:
+            print(f"{path}: differs from what the config renders; run anthropic-otel rules", file=out)
+        return 1 if stale else 0
+    for path in rules.write(output, config):
+        print(f"wrote {path}", file=out)
+    return 0
 
 
 def _price(price: Any) -> str:

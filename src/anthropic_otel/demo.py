@@ -1,105 +1,474 @@
-"""`anthropic-otel demo`: a short mixed workload against the built-in fake server, instrumented.
+"""`anthropic-otel demo`: a realistic mixed workload, instrumented, with a live view and a summary.
 
-It shows what the package measures without an API key or a bill: spans and metrics for plain, streamed
-and cached calls, `max_tokens` truncations and rate-limit errors, served on a Prometheus endpoint while
-it runs and summed up at the end.
+By default it runs against the package's fake Anthropic server, so it needs no API key and costs nothing:
+sync, async and streamed calls, prompt-cache writes then reads, `max_tokens` truncations, a 429 burst and a
+529 burst, two models and two `app.feature` values. The numbers it shows are read from the package's own
+per-call log records (`anthropic_otel.requests`), so the demo shows exactly what the package measured.
+It serves the Prometheus endpoint while it runs and exports OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import random
-import statistics
+import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TextIO
 
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6")
+UNPRICED_MODEL = "claude-preview-next"  # a model newer than the price data: no cost, counted as unpriced
 FEATURES = ("summarize", "chat")
-SYSTEM = [{"type": "text", "text": "You are the demo assistant. Answer briefly. " * 60,
-           "cache_control": {"type": "ephemeral"}}]
+FEATURE_ATTRIBUTE = "app.feature"
+# Long enough to be cacheable on every model; "summarize" caches it for an hour, "chat" for 5 minutes.
+_SYSTEM_TEXT = "You are the demo assistant. Answer briefly and precisely. " * 500
+_BURSTS = ((0.35, 0.45, "rate_limit"), (0.65, 0.72, "overloaded"))  # (from, to, scenario) as run fractions
+_LIVE_MODEL = "claude-haiku-4-5"
+_LIVE_CALLS = 12
+_LIVE_MAX_TOKENS = 64
 
 
-def run(duration: float, prometheus_port: int, out: TextIO) -> int:
-    import anthropic
-    from opentelemetry import metrics
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile; None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))]
+
+
+@dataclass
+class Group:
+    """What the package recorded for one (model, feature)."""
+
+    calls: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    stop_reasons: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    ttfc: list[float] = field(default_factory=list)
+    tokens: Counter[str] = field(default_factory=Counter)
+    cost: float = 0.0
+    savings: float = 0.0
+    stream_latencies: list[float] = field(default_factory=list)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.calls += 1
+        if record.get("error_type"):
+            self.errors[record["error_type"]] += 1
+        if record.get("stop_reason"):
+            self.stop_reasons[record["stop_reason"]] += 1
+        latency = record.get("latency_s")
+        if isinstance(latency, float):
+            (self.stream_latencies if record.get("stream") else self.latencies).append(latency)
+        if isinstance(record.get("time_to_first_chunk_s"), float):
+            self.ttfc.append(record["time_to_first_chunk_s"])
+        for name, key in (("input", "input_tokens"), ("output", "output_tokens"),
+                          ("cache_read", "cache_read_input_tokens"), ("cache_write", "cache_creation_input_tokens")):
+            self.tokens[name] += int(record.get(key) or 0)
+        self.cost += record.get("cost_usd") or 0.0
+        self.savings += record.get("cache_savings_usd") or 0.0
+
+    def merge(self, other: Group) -> None:
+        self.calls += other.calls
+        self.errors.update(other.errors)
+        self.stop_reasons.update(other.stop_reasons)
+        self.latencies += other.latencies
+        self.stream_latencies += other.stream_latencies
+        self.ttfc += other.ttfc
+        self.tokens.update(other.tokens)
+        self.cost += other.cost
+        self.savings += other.savings
+
+    @property
+    def all_latencies(self) -> list[float]:
+        return self.latencies + self.stream_latencies
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        total = self.tokens["input"] + self.tokens["cache_read"] + self.tokens["cache_write"]
+        return self.tokens["cache_read"] / total if total else None
+
+    @property
+    def truncation_ratio(self) -> float | None:
+        finished = sum(self.stop_reasons.values())
+        return self.stop_reasons["max_tokens"] / finished if finished else None
+
+
+class Collector(logging.Handler):
+    """Groups the package's per-call log records by model and feature."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.groups: dict[tuple[str, str], Group] = {}
+        self.started = time.monotonic()
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        data = getattr(record, "anthropic_otel", None)
+        if not isinstance(data, dict) or data.get("operation") != "chat":
+            return
+        key = (str(data.get("model")), str((data.get("attributes") or {}).get(FEATURE_ATTRIBUTE, "-")))
+        with self._guard:
+            self.groups.setdefault(key, Group()).add(data)
+
+    def total(self) -> Group:
+        total = Group()
+        with self._guard:
+            for group in self.groups.values():
+                total.merge(group)
+        return total
+
+    def snapshot(self) -> list[tuple[tuple[str, str], Group]]:
+        with self._guard:
+            return sorted(self.groups.items())
+
+
+# -- the workload -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    kind: str  # "create", "stream", "async_create", "async_stream"
+    model: str
+    feature: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+
+
+class Workload:
+    """Decides each call: kind, model, feature, caching, truncation and the fault bursts over time."""
+
+    def __init__(self, seed: int = 7, live: bool = False) -> None:
+        self.rng = random.Random(seed)
+        self.live = live
+        self.i = 0
+
+    def next(self, fraction: float, kinds: Sequence[str]) -> Call:
+        rng = self.rng
+        self.i += 1
+        i = self.i
+        model = _LIVE_MODEL if self.live else MODELS[i % len(MODELS)] if i % 97 else UNPRICED_MODEL
+        feature = FEATURES[(i // 2) % len(FEATURES)]
+        kind = kinds[(i // 4) % len(kinds)]  # independent of model (i % 2) and feature ((i // 2) % 2)
+        headers: dict[str, str] = {}
+        max_tokens = _LIVE_MAX_TOKENS if self.live else 200
+        if not self.live:
+            wanted = rng.randint(10, 60)
+            delay = rng.randint(300, 700) if rng.random() < 0.02 else rng.randint(5, 60)
+            headers = {"x-fake-output-tokens": str(wanted), "x-fake-delay-ms": str(delay)}
+            if rng.random() < 0.1:
+                max_tokens = max(1, wanted - rng.randint(1, 9))  # truncated at max_tokens
+            for start, end, scenario in _BURSTS:
+                if start <= fraction < end and rng.random() < 0.6:
+                    headers["x-fake-scenario"] = scenario
+            if "x-fake-scenario" not in headers and rng.random() < 0.01:
+                headers["x-fake-scenario"] = "server_error"
+        params: dict[str, Any] = {"model": model, "max_tokens": max_tokens,
+                                  "messages": [{"role": "user", "content": f"Demo question {i}: what is {i} * 7?"}]}
+        if i % 3 == 0:
+            control: dict[str, str] = {"type": "ephemeral"}
+            if feature == "summarize":
+                control["ttl"] = "1h"
+            params["system"] = [{"type": "text", "text": _SYSTEM_TEXT, "cache_control": control}]
+        return Call(kind, model, feature, params, headers)
+
+
+async def _drive(anthropic: Any, client: Any, aclient: Any, call: Call) -> None:
+    import anthropic_otel
+
+    def sync() -> None:
+        with anthropic_otel.attributes(**{FEATURE_ATTRIBUTE: call.feature}):
+            if call.kind == "stream":
+                with client.messages.stream(**call.params, extra_headers=call.headers) as stream:
+                    for _ in stream.text_stream:
+                        pass
+            else:
+                client.messages.create(**call.params, extra_headers=call.headers)
+
+    try:
+        if call.kind in ("create", "stream"):
+            await asyncio.to_thread(sync)
+            return
+        with anthropic_otel.attributes(**{FEATURE_ATTRIBUTE: call.feature}):
+            if call.kind == "async_stream":
+                stream = await aclient.messages.create(**call.params, extra_headers=call.headers, stream=True)
+                async for _ in stream:
+                    pass
+            else:
+                await aclient.messages.create(**call.params, extra_headers=call.headers)
+    except anthropic.APIError:
+        pass  # counted by the package, from its own records
+
+
+async def _run_workload(anthropic: Any, client: Any, aclient: Any, workload: Workload, duration: float,
+                        workers: int, max_calls: int | None, stop: threading.Event) -> None:
+    started = time.monotonic()
+    issued = 0
+    kinds = ("create", "stream", "async_create", "async_stream")
+
+    async def worker() -> None:
+        nonlocal issued
+        while not stop.is_set():
+            elapsed = time.monotonic() - started
+            if elapsed >= duration or (max_calls is not None and issued >= max_calls):
+                return
+            issued += 1
+            await _drive(anthropic, client, aclient, workload.next(elapsed / duration, kinds))
+            if max_calls is not None:
+                await asyncio.sleep(1.0)  # live: gentle on the real API
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+# -- display -------------------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f} ms"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _progress_line(collector: Collector, cost: Decimal, duration: float) -> str:
+    total = collector.total()
+    elapsed = max(1e-9, time.monotonic() - collector.started)
+    tokens = total.tokens["input"] + total.tokens["output"] + total.tokens["cache_read"] + total.tokens["cache_write"]
+    lat = total.all_latencies
+    return (f"{min(elapsed, duration):5.1f}/{duration:.0f}s  calls {total.calls}  errors {sum(total.errors.values())}"
+            f"  p50 {_ms(_percentile(lat, 0.5))}  p99 {_ms(_percentile(lat, 0.99))}"
+            f"  {tokens / elapsed:,.0f} tokens/s  spend ${cost:.4f}")
+
+
+SUMMARY_COLUMNS = ("model", "feature", "calls", "errors", "p50", "p95", "p99", "ttft p50", "ttft p99", "input",
+                   "output", "cache read", "cache write", "cost $", "cache hit", "saved $", "truncated")
+
+
+def summary_rows(collector: Collector) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    groups = collector.snapshot()
+    total = collector.total()
+    for (model, feature), group in [*groups, (("all", ""), total)]:
+        errors = " ".join(f"{name.removesuffix('_error')}:{count}" for name, count in sorted(group.errors.items()))
+        lat = group.all_latencies
+        rows.append((
+            model, feature, str(group.calls), errors, _ms(_percentile(lat, 0.5)), _ms(_percentile(lat, 0.95)),
+            _ms(_percentile(lat, 0.99)), _ms(_percentile(group.ttfc, 0.5)), _ms(_percentile(group.ttfc, 0.99)),
+            f"{group.tokens['input']:,}", f"{group.tokens['output']:,}", f"{group.tokens['cache_read']:,}",
+            f"{group.tokens['cache_write']:,}", f"{group.cost:.4f}", _pct(group.cache_hit_ratio),
+            f"{group.savings:.4f}", f"{group.stop_reasons['max_tokens']} ({_pct(group.truncation_ratio)})",
+        ))
+    return rows
+
+
+def _plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [columns, *rows]) for i in range(len(columns))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in [columns, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+class Display:
+    """A live panel on a terminal (rich), a plain line every few seconds otherwise; never escape codes in a pipe."""
+
+    def __init__(self, out: TextIO, collector: Collector, cost: Callable[[], Decimal], duration: float) -> None:
+        self.out = out
+        self.collector = collector
+        self.cost = cost
+        self.duration = duration
+        self.console: Any = None
+        self._live: Any = None
+        try:
+            from rich.console import Console
+        except ImportError:  # the demo extra is not installed: plain output
+            Console = None  # type: ignore[assignment,misc]  # noqa: N806
+        tty = hasattr(out, "isatty") and out.isatty()
+        if Console is not None:
+            self.console = Console(file=out, force_terminal=tty, no_color=not tty, highlight=False,
+                                   width=None if tty else 220)
+        if Console is not None and tty:
+            from rich.live import Live
+
+            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
+
+    def print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def _panel(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="anthropic-otel demo (live)", show_header=True)
+        for column in ("model", "feature", "calls", "errors", "p50", "p99", "cost $"):
+            table.add_column(column, justify="left" if column in ("model", "feature") else "right")
+        for (model, feature), group in self.collector.snapshot():
+            lat = group.all_latencies
+            table.add_row(model, feature, str(group.calls), str(sum(group.errors.values())),
+                          _ms(_percentile(lat, 0.5)), _ms(_percentile(lat, 0.99)), f"{group.cost:.4f}")
+        table.caption = _progress_line(self.collector, self.cost(), self.duration)
+        return table
+
+    async def run(self, stop: threading.Event) -> None:
+        if self._live is not None:
+            with self._live:
+                while not stop.is_set():
+                    self._live.update(self._panel())
+                    await asyncio.sleep(0.25)
+            return
+        while not stop.is_set():
+            for _ in range(20):
+                if stop.is_set():
+                    return
+                await asyncio.sleep(0.25)
+            self.print("  " + _progress_line(self.collector, self.cost(), self.duration))
+
+    def summary(self, rows: list[tuple[str, ...]]) -> None:
+        if self.console is not None:
+            from rich.table import Table
+
+            table = Table(title="Summary by model and feature")
+            for column in SUMMARY_COLUMNS:
+                table.add_column(column, justify="left" if column in ("model", "feature", "errors") else "right")
+            for row in rows:
+                table.add_row(*row)
+            self.console.print(table)
+        else:
+            self.print("Summary by model and feature")
+            self.print(_plain_table(SUMMARY_COLUMNS, rows))
+
+
+# -- the command --------------------------------------------------------------------------------------
+
+
+def _providers(prometheus_port: int, out: TextIO) -> None:
+    """Meter provider with the Prometheus endpoint (and OTLP when configured); tracer provider for OTLP."""
+    from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from ._setup import _otlp_exporter, prometheus_reader
+
+    os.environ.setdefault("OTEL_SERVICE_NAME", "anthropic-otel-demo")
+    resource = Resource.create()
+    readers: list[MetricReader] = []
+    if prometheus_port:
+        try:
+            readers.append(prometheus_reader("0.0.0.0", prometheus_port))
+            print(f"Prometheus metrics: http://127.0.0.1:{prometheus_port}/metrics", file=out)
+        except OSError as error:
+            print(f"Prometheus metrics: port {prometheus_port} unavailable ({error}); not served", file=out)
+    tracer_provider = TracerProvider(resource=resource)
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        readers.append(PeriodicExportingMetricReader(_otlp_exporter("METRICS"), export_interval_millis=5000))
+        tracer_provider.add_span_processor(BatchSpanProcessor(_otlp_exporter("TRACES")))
+        print(f"OTLP export: {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']}", file=out)
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+    trace.set_tracer_provider(tracer_provider)
+
+
+def _live_estimate() -> Decimal:
+    """The most the live workload can cost: one 1-hour cache write, then every call reading it, all output."""
+    from ._pricing import Pricer
+    from ._usage import Usage
+
+    pricer = Pricer()
+    system = len(_SYSTEM_TEXT) // 4 + 50
+    write = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=50, cache_write=system, cache_write_1h=system,
+                                                        output_tokens=_LIVE_MAX_TOKENS))
+    read = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=50, cache_read=system,
+                                                       output_tokens=_LIVE_MAX_TOKENS))
+    plain = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=system + 50, output_tokens=_LIVE_MAX_TOKENS))
+    if write is None or read is None or plain is None:
+        return Decimal("NaN")
+    return 2 * write.total + _LIVE_CALLS * max(read.total, plain.total)
+
+
+def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, workers: int = 4,
+        alerts: Callable[[Collector], list[str]] | None = None) -> int:
+    import anthropic
 
     import anthropic_otel
-    from anthropic_otel._setup import prometheus_reader
     from anthropic_otel.testing import FakeAnthropicServer
 
-    live = bool(os.environ.get("ANTHROPIC_API_KEY")) and os.environ.get("ANTHROPIC_OTEL_DEMO_LIVE") == "1"
+    if live and not os.environ.get("ANTHROPIC_API_KEY"):
+        print("anthropic-otel demo --live needs ANTHROPIC_API_KEY", file=sys.stderr)
+        return 2
+    if live:
+        print(f"Live API: at most {_LIVE_CALLS} calls to {_LIVE_MODEL} (max_tokens {_LIVE_MAX_TOKENS}); "
+              f"estimated cost at most ${_live_estimate():.4f}", file=out)
     server = None if live else FakeAnthropicServer().start()
-    readers: list[Any] = []
-    if prometheus_port:
-        readers.append(prometheus_reader("127.0.0.1", prometheus_port))
-    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
-    os.environ.setdefault("OTEL_SERVICE_NAME", "anthropic-otel-demo")
-    metrics.set_meter_provider(MeterProvider(resource=Resource.create(), metric_readers=readers))
-    instrumentor = anthropic_otel.instrument(metric_attributes=["app.feature"])
+    _providers(prometheus_port, out)
+    collector = Collector()
+    request_log = logging.getLogger("anthropic_otel.requests")
+    request_log.addHandler(collector)
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False
+    instrumentor = anthropic_otel.instrument(metric_attributes=[FEATURE_ATTRIBUTE],
+                                             budgets={"day": 5, "month": 100})
     telemetry = instrumentor.telemetry
     assert telemetry is not None
 
     base_url = None if server is None else server.base_url
-    client = anthropic.Anthropic(base_url=base_url, api_key=None if live else "demo-key", max_retries=0)
-    print(f"anthropic-otel demo: {'live API' if live else f'fake Anthropic server at {base_url}'}", file=out)
-    if prometheus_port:
-        print(f"Prometheus metrics: http://127.0.0.1:{prometheus_port}/metrics", file=out)
-    print(f"Running a mixed workload for {duration:.0f} s (Ctrl-C stops early)...", file=out)
+    key = None if live else "demo-key"
+    client = anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0)
+    aclient = anthropic.AsyncAnthropic(base_url=base_url, api_key=key, max_retries=0)
+    target = "the live Anthropic API" if live else f"the built-in fake Anthropic server at {base_url}"
+    print(f"anthropic-otel demo: {target}", file=out)
+    print(f"Running a mixed workload for {duration:.0f} s (Ctrl-C stops early with the summary so far)", file=out)
 
-    rng = random.Random(7)
-    latencies: list[float] = []
-    outcomes: Counter[str] = Counter()
-    deadline = time.monotonic() + duration
-    i = 0
+    def cost() -> Decimal:
+        result: Decimal = telemetry.metrics.totals()["cost_total"]
+        return result
+
+    display = Display(out, collector, cost, duration)
+    stop = threading.Event()
+    workload = Workload(live=live)
+
+    async def main() -> None:
+        shown = asyncio.ensure_future(display.run(stop))
+        try:
+            await _run_workload(anthropic, client, aclient, workload, duration, workers,
+                                _LIVE_CALLS if live else None, stop)
+        finally:
+            stop.set()
+            await shown
+            await aclient.close()
+
+    interrupted = False
     try:
-        while time.monotonic() < deadline:
-            i += 1
-            model = MODELS[i % 2]
-            feature = FEATURES[(i // 2) % 2]
-            headers = {"x-fake-output-tokens": str(rng.randint(10, 60)), "x-fake-delay-ms": str(rng.randint(5, 40))}
-            roll = rng.random()
-            if roll < 0.08:
-                headers["x-fake-scenario"] = "rate_limit"
-            elif roll < 0.12:
-                headers["x-fake-scenario"] = "overloaded"
-            params: dict[str, Any] = {"model": model, "max_tokens": 40 if roll > 0.85 else 200,
-                                      "messages": [{"role": "user", "content": f"Demo question {i}"}]}
-            if i % 3 == 0:
-                params["system"] = SYSTEM
-            start = time.perf_counter()
-            try:
-                with anthropic_otel.attributes(**{"app.feature": feature}):
-                    if i % 2:
-                        with client.messages.stream(**params, extra_headers=headers) as stream:
-                            message = stream.get_final_message()
-                    else:
-                        message = client.messages.create(**params, extra_headers=headers)
-                outcomes[str(message.stop_reason)] += 1
-            except anthropic.APIStatusError as error:
-                outcomes[f"error {error.status_code}"] += 1
-            latencies.append(time.perf_counter() - start)
-            if i % 20 == 0:
-                totals = telemetry.metrics.totals()
-                print(f"  {totals['requests']:5d} calls  ${totals['cost_total']:.6f} so far", file=out)
+        asyncio.run(main())
     except KeyboardInterrupt:
-        print("stopped early", file=out)
-
+        interrupted = True
+        stop.set()
+    if interrupted:
+        display.print("Interrupted: the summary so far.")
+    display.summary(summary_rows(collector))
     totals = telemetry.metrics.totals()
-    print("\nSummary", file=out)
-    print(f"  calls            {totals['requests']}", file=out)
-    for outcome, count in sorted(outcomes.items()):
-        print(f"    {outcome:<14} {count}", file=out)
-    if latencies:
-        ordered = sorted(latencies)
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        print(f"  latency p50/p99  {statistics.median(ordered) * 1000:.1f} ms / {p99 * 1000:.1f} ms", file=out)
-    for token_type, count in sorted(totals["tokens"].items()):
-        print(f"  tokens {token_type:<10} {count}", file=out)
-    print(f"  cost             ${totals['cost_total']:.6f}", file=out)
+    display.print(f"Spend ${totals['cost_total']:.6f} exactly (cache saved ${totals['cache_savings']:.6f}, "
+                  f"cache write premium ${totals['cache_write_premium']:.6f}); budgets: day $5, month $100.")
+    fired = (alerts or would_fire)(collector)
+    display.print("Alerts of alerts/ that would have fired: " + (", ".join(fired) if fired else "none"))
+    request_log.removeHandler(collector)
+    client.close()
     if server is not None:
         server.stop()
     return 0
+
+
+def would_fire(collector: Collector) -> list[str]:
+    """The bundled alerts whose condition the run met, judged on the whole run with the default thresholds."""
+    try:
+        from . import _rules
+
+        return list(_rules.would_fire(collector))  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        return []
