@@ -1,0 +1,423 @@
+"""Grafana dashboards for anthropic-otel, as code (grafana-foundation-sdk); writes the JSON beside this file.
+
+    python dashboards/build.py                        # rewrite dashboards/*.json
+    python dashboards/build.py --feature-label team   # your own metric attribute instead of app.feature
+
+The committed JSON must equal what this script generates (tests/test_dashboards.py checks it). Queries use the
+raw series of TELEMETRY.md, so the dashboards work without the recording rules. Every panel filters on the
+`$model` and `$feature` variables (`.*` for All; a series without the feature label matches too) and reads from
+the `${datasource}` variable. Rows are built by the functions in OVERVIEW_ROWS / COST_ROWS, so a new row (say,
+for the resilience wrapper) is one more function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders.common import StackingConfig
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import StackingMode
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DashboardLinkType,
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+    VariableSort,
+)
+
+HERE = Path(__file__).resolve().parent
+FEATURE_LABEL = "app_feature"  # instrument(metric_attributes=["app.feature"]) -> label app_feature
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+TAGS = ["anthropic", "anthropic-otel", "gen-ai"]
+
+REQUESTS = "anthropic_otel_requests_total"
+TOKENS = "anthropic_otel_tokens_total"
+COST = "anthropic_otel_cost_usd_total"
+SAVINGS = "anthropic_otel_cache_savings_usd_total"
+PREMIUM = "anthropic_otel_cache_write_premium_usd_total"
+UNPRICED = "anthropic_otel_unpriced_requests_total"
+ACTIVE = "anthropic_otel_requests_active"
+REMAINING = "anthropic_otel_ratelimit_remaining"
+LIMIT = "anthropic_otel_ratelimit_limit"
+BUDGET = "anthropic_otel_budget_usd"
+DURATION = "gen_ai_client_operation_duration_seconds"
+TTFC = "gen_ai_client_operation_time_to_first_chunk_seconds"
+
+SUCCEEDED = 'error_type="none"'
+TRUNCATED = 'anthropic_stop_reason="max_tokens"'
+CACHE_READ = 'anthropic_otel_token_type="cache_read"'
+ALL_INPUT = 'anthropic_otel_token_type=~"input|cache_read|cache_write"'
+THROTTLED = 'error_type=~"rate_limit_error|overloaded_error"'
+
+RATE = "$__rate_interval"
+RANGE = "$__range"
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What every query of one build shares: the feature label and the variable filter."""
+
+    feature: str
+
+    def sel(self, *matchers: str) -> str:
+        """A label selector with the $model and $feature filters and `matchers`."""
+        return "{" + ", ".join(['gen_ai_request_model=~"$model"', f'{self.feature}=~"$feature"', *matchers]) + "}"
+
+
+Panel = Any  # a panel builder of grafana-foundation-sdk
+Row = tuple[str, list[Panel]]
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.next = 1
+
+    def take(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+
+def _query(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = False) -> Any:
+    query = prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
+    return query.instant() if instant else query.range()
+
+
+def _targets(panel: Any, queries: Sequence[tuple[str, str]], instant: bool = False) -> Any:
+    for index, (expr, legend) in enumerate(queries):
+        panel = panel.with_target(_query(expr, legend, chr(ord("A") + index), instant))
+    return panel
+
+
+def ts(title: str, unit: str, queries: Sequence[tuple[str, str]], description: str, width: int = 12,
+       stack: bool = False) -> Any:
+    panel = (timeseries.Panel().title(title).description(description).unit(unit).datasource(DATASOURCE)
+             .height(8).span(width).fill_opacity(10 if not stack else 60).line_width(1))
+    if stack:
+        panel = panel.stacking(StackingConfig().mode(StackingMode.NORMAL))
+    return _targets(panel, queries)
+
+
+def single(title: str, unit: str, queries: Sequence[tuple[str, str]], description: str, width: int = 6,
+           thresholds: Sequence[tuple[float | None, str]] | None = None, height: int = 4) -> Any:
+    panel = (stat.Panel().title(title).description(description).unit(unit).datasource(DATASOURCE)
+             .height(height).span(width))
+    if thresholds:
+        panel = panel.thresholds(_thresholds(thresholds))
+    return _targets(panel, queries, instant=True)
+
+
+def meter(title: str, unit: str, queries: Sequence[tuple[str, str]], description: str, width: int = 6,
+          thresholds: Sequence[tuple[float | None, str]] = ((None, "green"), (0.8, "orange"), (1.0, "red"))) -> Any:
+    panel = (gauge.Panel().title(title).description(description).unit(unit).datasource(DATASOURCE)
+             .height(8).span(width).min(0).max(1.2).thresholds(_thresholds(thresholds)))
+    return _targets(panel, queries, instant=True)
+
+
+def bars(title: str, unit: str, queries: Sequence[tuple[str, str]], description: str, width: int = 12) -> Any:
+    panel = (bargauge.Panel().title(title).description(description).unit(unit).datasource(DATASOURCE)
+             .height(8).span(width).min(0))
+    return _targets(panel, queries, instant=True)
+
+
+def _thresholds(steps: Sequence[tuple[float | None, str]]) -> Any:
+    return dash.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+        [Threshold(value=value, color=color) for value, color in steps])
+
+
+# -- query pieces ---------------------------------------------------------------------------------
+
+def _ratio(numerator: str, denominator: str) -> str:
+    return f"{numerator}\n/\n({denominator} > 0)"
+
+
+def _quantile(q: float, metric: str, selector: str, by: str = "") -> str:
+    labels = ", ".join(["le", *([by] if by else [])])
+    return f"histogram_quantile({q}, sum by ({labels}) (rate({metric}_bucket{selector}[{RATE}])))"
+
+
+def _spend_vs_budget(window: str, period: str) -> str:
+    return (f"sum(increase({COST}[{window}]))\n/\n"
+            f'max({BUDGET}{{anthropic_otel_budget_period="{period}"}})')
+
+
+def _cache_hit(c: Ctx, by: str = "") -> str:
+    agg = f"sum by ({by})" if by else "sum"
+    read = f'{agg} (rate({TOKENS}{c.sel(CACHE_READ)}[{RATE}]))'
+    every = f'{agg} (rate({TOKENS}{c.sel(ALL_INPUT)}[{RATE}]))'
+    return _ratio(read, every)
+
+
+# -- rows -----------------------------------------------------------------------------------------
+
+def traffic_row(c: Ctx) -> Row:
+    errors = c.sel('error_type!="none"')
+    return ("Traffic", [
+        ts("Requests by model", "reqps",
+           [(f"sum by (gen_ai_request_model) (rate({REQUESTS}{c.sel()}[{RATE}]))", "{{gen_ai_request_model}}")],
+           "Calls per second to the Anthropic API, finished (successful or not), by requested model."),
+        ts("Errors by type", "reqps",
+           [(f"sum by (error_type) (rate({REQUESTS}{errors}[{RATE}]))", "{{error_type}}")],
+           "Failed calls per second by error type (rate_limit_error is a 429, overloaded_error a 529), after the "
+           "SDK's own retries.", stack=True),
+        single("Error ratio", "percentunit",
+               [(_ratio(f"sum(increase({REQUESTS}{errors}[{RANGE}]))",
+                        f"sum(increase({REQUESTS}{c.sel()}[{RANGE}]))"), "errors")],
+               "Share of calls that failed, over the dashboard's time range.",
+               thresholds=((None, "green"), (0.01, "orange"), (0.05, "red")), height=8),
+        single("Calls", "short",
+               [(f"sum(increase({REQUESTS}{c.sel()}[{RANGE}]))", "calls")],
+               "Calls finished within the dashboard's time range.", height=8),
+        ts("In-flight calls", "short",
+           [(f"sum by (gen_ai_request_model) ({ACTIVE}{c.sel()})", "{{gen_ai_request_model}}")],
+           "Calls started and not yet finished (streams count until they are closed).", width=12),
+    ])
+
+
+def latency_row(c: Ctx) -> Row:
+    ok = c.sel('error_type=""')
+    return ("Latency", [
+        ts("Latency p50 / p95 / p99 (successful calls)", "s",
+           [(_quantile(q, DURATION, ok, "gen_ai_request_stream"),
+             f"p{int(q * 100)} stream={{{{gen_ai_request_stream}}}}") for q in (0.5, 0.95, 0.99)],
+           "Whole-call duration of successful calls, streamed and non-streamed kept apart (a stream lasts until its "
+           "last event)."),
+        ts("Time to first token p50 / p95 / p99", "s",
+           [(_quantile(q, TTFC, c.sel()), f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)],
+           "Time from sending a streamed call to its first chunk (streams only)."),
+        ts("Latency p99 by model", "s",
+           [(_quantile(0.99, DURATION, ok, "gen_ai_request_model, gen_ai_request_stream"),
+             "{{gen_ai_request_model}} stream={{gen_ai_request_stream}}")],
+           "p99 of successful calls, per model and streaming mode: what the AnthropicLatencyP99High and "
+           "AnthropicLatencyP99Spike alerts watch.", width=24),
+    ])
+
+
+def tokens_row(c: Ctx) -> Row:
+    return ("Tokens and stop reasons", [
+        ts("Tokens by type", "short",
+           [(f"sum by (anthropic_otel_token_type) (rate({TOKENS}{c.sel()}[{RATE}]))", "{{anthropic_otel_token_type}}")],
+           "Billed tokens per second by class: input (uncached), output, cache_read, cache_write.", stack=True),
+        ts("Stop reasons", "reqps",
+           [(f'sum by (anthropic_stop_reason) (rate({REQUESTS}{c.sel(SUCCEEDED)}[{RATE}]))',
+             "{{anthropic_stop_reason}}")],
+           "Successful calls per second by Anthropic's stop_reason (end_turn, max_tokens, tool_use, ...).",
+           stack=True),
+        ts("max_tokens truncation ratio", "percentunit",
+           [(_ratio(
+               f'sum by (gen_ai_request_model) (rate({REQUESTS}{c.sel(TRUNCATED)}'
+               f"[{RATE}]))",
+               f'sum by (gen_ai_request_model) (rate({REQUESTS}{c.sel(SUCCEEDED)}[{RATE}]))'),
+             "{{gen_ai_request_model}}")],
+           "Share of successful calls cut off by max_tokens, by model: the AnthropicMaxTokensTruncationHigh alert.",
+           width=24),
+    ])
+
+
+def cost_row(c: Ctx) -> Row:
+    return ("Cost", [
+        ts("Cost per hour by model", "currencyUSD",
+           [(f"sum by (gen_ai_request_model) (rate({COST}{c.sel()}[{RATE}])) * 3600", "{{gen_ai_request_model}}")],
+           "Spend rate in US dollars per hour, by model.", stack=True),
+        ts(f"Cost per hour by {c.feature}", "currencyUSD",
+           [(f"sum by ({c.feature}) (rate({COST}{c.sel()}[{RATE}])) * 3600", f"{{{{{c.feature}}}}}")],
+           f"Spend rate in US dollars per hour by the {c.feature} label (a context attribute named in "
+           "instrument(metric_attributes=...)).", stack=True),
+        single("Spend in range", "currencyUSD",
+               [(f"sum(increase({COST}{c.sel()}[{RANGE}]))", "spend")],
+               "Dollars spent within the dashboard's time range (filtered by model and feature).", height=8),
+        single("Spend last 24h / 30d", "currencyUSD",
+               [(f"sum(increase({COST}[1d]))", "24h"), (f"sum(increase({COST}[30d]))", "30d")],
+               "Rolling-window spend over every model and feature: what the budget alerts compare.", height=8),
+        meter("Budget used (rolling day / month)", "percentunit",
+              [(_spend_vs_budget("1d", "day"), "day"), (_spend_vs_budget("30d", "month"), "month")],
+              "Spend over the rolling day and 30 days as a share of the budgets set with instrument(budgets=...); "
+              "empty without budgets.", width=12),
+    ])
+
+
+def cache_row(c: Ctx) -> Row:
+    return ("Prompt cache", [
+        ts("Cache hit ratio by model", "percentunit",
+           [(_cache_hit(c, "gen_ai_request_model"), "{{gen_ai_request_model}}")],
+           "Cache reads as a share of all input tokens (uncached + cache read + cache write)."),
+        ts("Cache savings per hour", "currencyUSD",
+           [(f"sum(rate({SAVINGS}{c.sel()}[{RATE}])) * 3600", "saved by cache reads"),
+            (f"sum(rate({PREMIUM}{c.sel()}[{RATE}])) * 3600", "paid for cache writes"),
+            (f"(\n  (sum(rate({SAVINGS}{c.sel()}[{RATE}])) or vector(0))\n  -\n"
+             f"  (sum(rate({PREMIUM}{c.sel()}[{RATE}])) or vector(0))\n) * 3600", "net")],
+           "Dollars per hour that cache reads saved against the input rate, the premium paid for cache writes over "
+           "it, and the difference."),
+        single("Net cache savings in range", "currencyUSD",
+               [(f"(sum(increase({SAVINGS}{c.sel()}[{RANGE}])) or vector(0))\n-\n"
+                 f"(sum(increase({PREMIUM}{c.sel()}[{RANGE}])) or vector(0))", "net")],
+               "Savings by cache reads minus the cache-write premium, within the dashboard's time range.",
+               width=12),
+        single("Cache hit ratio", "percentunit", [(_cache_hit(c).replace(RATE, RANGE).replace("rate(", "increase("),
+                                                   "hit ratio")],
+               "Cache reads as a share of all input tokens, over the dashboard's time range.", width=12),
+    ])
+
+
+def limits_row(c: Ctx) -> Row:
+    return ("Rate limits and pricing", [
+        ts("Rate-limit headroom", "percentunit",
+           [(f"min by (gen_ai_request_model, anthropic_otel_ratelimit_resource) (\n  {REMAINING}{c.sel()}\n  /\n"
+             f"  ({LIMIT}{c.sel()} > 0)\n)", "{{gen_ai_request_model}} {{anthropic_otel_ratelimit_resource}}")],
+           "Remaining share of each per-minute limit, from the last anthropic-ratelimit-* headers seen per model."),
+        ts("429 and 529 failures", "reqps",
+           [(f"sum by (gen_ai_request_model, error_type) (rate({REQUESTS}"
+             f'{c.sel(THROTTLED)}[{RATE}]))',
+             "{{gen_ai_request_model}} {{error_type}}")],
+           "Calls per second that failed with rate_limit_error (429) or overloaded_error (529) after retries."),
+        single("Calls with no known price", "short",
+               [(f"sum(increase({UNPRICED}{c.sel()}[{RANGE}])) or sum({UNPRICED}{c.sel()})", "unpriced")],
+               "Calls whose model has no known price in the time range (or ever, for a new series): their cost is "
+               "missing. Add the model with instrument(prices=...).", width=24,
+               thresholds=((None, "green"), (1, "orange"))),
+    ])
+
+
+def cost_overview_row(c: Ctx) -> Row:
+    return ("Spend", [
+        single("Spend in range", "currencyUSD", [(f"sum(increase({COST}{c.sel()}[{RANGE}]))", "spend")],
+               "Dollars spent within the dashboard's time range (filtered by model and feature)."),
+        single("Projected per day", "currencyUSD", [(f"sum(rate({COST}[1h])) * 86400", "per day")],
+               "The spend rate of the last hour over a whole day: what AnthropicBudgetBurnRateHigh compares."),
+        single("Spend last 24h", "currencyUSD", [(f"sum(increase({COST}[1d]))", "24h")],
+               "Rolling 24-hour spend over every model and feature."),
+        single("Spend last 30d", "currencyUSD", [(f"sum(increase({COST}[30d]))", "30d")],
+               "Rolling 30-day spend over every model and feature."),
+        meter("Day budget used", "percentunit", [(_spend_vs_budget("1d", "day"), "day")],
+              "Rolling-day spend as a share of the day budget (instrument(budgets={'day': ...})).", width=8),
+        meter("Month budget used", "percentunit", [(_spend_vs_budget("30d", "month"), "month")],
+              "Rolling 30-day spend as a share of the month budget (instrument(budgets={'month': ...})).", width=8),
+        single("Budgets", "currencyUSD",
+               [(f'max({BUDGET}{{anthropic_otel_budget_period="day"}})', "day"),
+                (f'max({BUDGET}{{anthropic_otel_budget_period="month"}})', "month")],
+               "The configured budgets (the anthropic_otel_budget_usd gauge).", width=8, height=8),
+    ])
+
+
+def cost_breakdown_row(c: Ctx) -> Row:
+    return ("Breakdown", [
+        ts("Cost per hour by model", "currencyUSD",
+           [(f"sum by (gen_ai_request_model) (rate({COST}{c.sel()}[{RATE}])) * 3600", "{{gen_ai_request_model}}")],
+           "Spend rate in US dollars per hour, by model.", stack=True),
+        ts(f"Cost per hour by {c.feature}", "currencyUSD",
+           [(f"sum by ({c.feature}) (rate({COST}{c.sel()}[{RATE}])) * 3600", f"{{{{{c.feature}}}}}")],
+           f"Spend rate in US dollars per hour by the {c.feature} label.", stack=True),
+        ts("Cost per hour by token class", "currencyUSD",
+           [(f"sum by (anthropic_otel_token_type) (rate({COST}{c.sel()}[{RATE}])) * 3600",
+             "{{anthropic_otel_token_type}}")],
+           "Spend rate by billed class: input, output, cache_read, cache_write, web_search.", stack=True),
+        bars("Spend in range by model", "currencyUSD",
+             [(f"sort_desc(sum by (gen_ai_request_model) (increase({COST}{c.sel()}[{RANGE}])))",
+               "{{gen_ai_request_model}}")],
+             "Dollars spent per model within the dashboard's time range."),
+        bars(f"Spend in range by {c.feature}", "currencyUSD",
+             [(f"sort_desc(sum by ({c.feature}) (increase({COST}{c.sel()}[{RANGE}])))", f"{{{{{c.feature}}}}}")],
+             f"Dollars spent per {c.feature} within the dashboard's time range."),
+        bars("Average cost per successful call", "currencyUSD",
+             [(_ratio(f"sum by (gen_ai_request_model) (increase({COST}{c.sel()}[{RANGE}]))",
+                      f'sum by (gen_ai_request_model) (increase({REQUESTS}{c.sel(SUCCEEDED)}[{RANGE}]))'),
+               "{{gen_ai_request_model}}")],
+             "Dollars per successful call, by model, within the dashboard's time range."),
+    ])
+
+
+def cost_cache_row(c: Ctx) -> Row:
+    return ("Prompt cache and pricing", [
+        ts("Cache savings per hour", "currencyUSD",
+           [(f"sum(rate({SAVINGS}{c.sel()}[{RATE}])) * 3600", "saved by cache reads"),
+            (f"sum(rate({PREMIUM}{c.sel()}[{RATE}])) * 3600", "paid for cache writes")],
+           "Dollars per hour that cache reads saved against the input rate, and the premium paid for cache writes."),
+        bars("Calls with no known price by model", "short",
+             [(f"sum by (gen_ai_request_model) (increase({UNPRICED}{c.sel()}[{RANGE}]))\nor\n"
+               f"sum by (gen_ai_request_model) ({UNPRICED}{c.sel()})", "{{gen_ai_request_model}}")],
+             "Calls whose cost is missing from these panels: add their models with instrument(prices=...)."),
+    ])
+
+
+OVERVIEW_ROWS: list[Callable[[Ctx], Row]] = [traffic_row, latency_row, tokens_row, cost_row, cache_row, limits_row]
+COST_ROWS: list[Callable[[Ctx], Row]] = [cost_overview_row, cost_breakdown_row, cost_cache_row]
+
+
+# -- dashboards -----------------------------------------------------------------------------------
+
+def _variables(board: Any, c: Ctx) -> Any:
+    model_query = f"label_values({REQUESTS}, gen_ai_request_model)"
+    feature_query = f'label_values({REQUESTS}{{gen_ai_request_model=~"$model"}}, {c.feature})'
+    return (board
+            .with_variable(dash.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+            .with_variable(dash.QueryVariable("model").label("Model").datasource(DATASOURCE)
+                           .query(model_query).refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+                           .sort(VariableSort.ALPHABETICAL_ASC).multi(True).include_all(True).all_value(".*"))
+            .with_variable(dash.QueryVariable("feature").label(c.feature).datasource(DATASOURCE)
+                           .query(feature_query).refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+                           .sort(VariableSort.ALPHABETICAL_ASC).multi(True).include_all(True).all_value(".*")))
+
+
+def _dashboard(uid: str, title: str, description: str, rows: Sequence[Callable[[Ctx], Row]], c: Ctx,
+               link: tuple[str, str]) -> dict[str, Any]:
+    board = (dash.Dashboard(title).uid(uid).description(description).tags(TAGS).editable()
+             .time("now-6h", "now").refresh("30s").timezone("browser").tooltip(DashboardCursorSync.CROSSHAIR)
+             .link(dash.DashboardLink(link[1]).type(DashboardLinkType.LINK).url(f"/d/{link[0]}")
+                   .include_vars(True).keep_time(True).icon("dashboard")))
+    board = _variables(board, c)
+    ids = _Ids()
+    for build in rows:
+        title_, panels = build(c)
+        board = board.with_row(dash.Row(title_).id(ids.take()))
+        for panel in panels:
+            board = board.with_panel(panel.id(ids.take()))
+    data: dict[str, Any] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
+    return data
+
+
+def dashboards(feature_label: str = FEATURE_LABEL) -> dict[str, dict[str, Any]]:
+    """File name -> dashboard JSON model."""
+    c = Ctx(feature_label)
+    return {
+        "anthropic-otel-overview.json": _dashboard(
+            "anthropic-otel-overview", "Anthropic / Overview",
+            "Anthropic API calls seen by anthropic-otel: traffic, errors, latency, tokens, cost, cache, rate limits.",
+            OVERVIEW_ROWS, c, ("anthropic-otel-cost", "Anthropic / Cost")),
+        "anthropic-otel-cost.json": _dashboard(
+            "anthropic-otel-cost", "Anthropic / Cost",
+            "Anthropic spend seen by anthropic-otel: by model, feature and token class, against the budgets.",
+            COST_ROWS, c, ("anthropic-otel-overview", "Anthropic / Overview")),
+    }
+
+
+def render(feature_label: str = FEATURE_LABEL) -> dict[str, str]:
+    """File name -> the JSON text committed in dashboards/."""
+    models = dashboards(feature_label)
+    return {name: json.dumps(model, indent=2, sort_keys=True) + "\n" for name, model in models.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feature-label", default=FEATURE_LABEL,
+                        help=f"Prometheus label of your feature attribute (default {FEATURE_LABEL})")
+    parser.add_argument("--output", default=str(HERE), help="directory for the JSON files (default: beside this)")
+    args = parser.parse_args(argv)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render(args.feature_label).items():
+        (out / name).write_text(text, encoding="utf-8")
+        print(f"wrote {out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The alert rules in alerts/: rendered from the config, valid for promtool, unit-tested, routed by Alertmanager."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from _tools import ROOT, tool, tool_env
+from anthropic_otel import _rules, cli
+
+ALERTS = ROOT / "alerts"
+TESTS = sorted((ALERTS / "tests").glob("*.test.yml"))
+SEVERITIES = {"critical", "warning", "info"}
+
+
+def _run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(arg) for arg in args], cwd=cwd, env=tool_env(), capture_output=True, text=True,
+                          timeout=120)
+
+
+def _alert_rules(config: _rules.RulesConfig | None = None) -> list[dict[str, Any]]:
+    text = _rules.render(config)[_rules.ALERTS_FILE]
+    return [rule for group in yaml.safe_load(text)["groups"] for rule in group["rules"]]
+
+
+# -- the committed files are the rendered defaults ------------------------------------------------
+
+def test_committed_rule_files_equal_the_rendered_default_config() -> None:
+    for name, text in _rules.render().items():
+        assert (ALERTS / name).read_text(encoding="utf-8") == text, f"alerts/{name}: run `anthropic-otel rules`"
+    assert _rules.stale(ALERTS) == []
+
+
+def test_committed_config_file_is_the_default_config() -> None:
+    path = ALERTS / _rules.CONFIG_FILE
+    assert path.read_text(encoding="utf-8") == _rules.dump_config(), "run `anthropic-otel rules --print-config`"
+    assert _rules.load_config(path) == _rules.RulesConfig()
+    assert _rules.render(_rules.load_config(path)) == _rules.render()
+
+
+def test_cli_renders_checks_and_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["rules", "--output", str(tmp_path)]) == 0
+    for name, text in _rules.render().items():
+        assert (tmp_path / name).read_text(encoding="utf-8") == text
+    assert cli.main(["rules", "--output", str(ALERTS), "--check"]) == 0
+    config = tmp_path / "mine.yml"
+    config.write_text("truncation:\n  ratio: 0.2\n  for: 1m\nrate_window: 2m\n")
+    assert cli.main(["rules", "--output", str(tmp_path), "--config", str(config), "--check"]) == 1
+    assert cli.main(["rules", "--output", str(tmp_path), "--config", str(config)]) == 0
+    assert "model:anthropic_otel_requests_max_tokens:ratio_rate2m > 0.2" in (tmp_path / _rules.ALERTS_FILE).read_text()
+    capsys.readouterr()
+    assert cli.main(["rules", "--config", str(config), "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "  ratio: 0.2" in printed and "rate_window: 2m" in printed
+    assert _rules.load_config(config) == _rules.config_from_mapping(yaml.safe_load(printed))
+    bad = tmp_path / "bad.yml"
+    bad.write_text("truncation:\n  treshold: 0.2\n")
+    assert cli.main(["rules", "--config", str(bad), "--output", str(tmp_path)]) == 2
+    assert "unknown setting 'treshold'" in capsys.readouterr().err
+
+
+# -- the config -----------------------------------------------------------------------------------
+
+def test_config_overrides_reach_the_rules() -> None:
+    config = _rules.config_from_mapping({
+        "group_by": ["job"],
+        "truncation": {"ratio": 0.1, "for": "30m", "severity": "critical"},
+        "latency": {"p99_seconds": 12.5},
+        "budget": {"day_window": "12h", "burn_factor": 1.5},
+    })
+    rules = {(rule["alert"], rule["labels"].get("anthropic_otel_budget_period")): rule for rule in _alert_rules(config)}
+    truncation = rules[("AnthropicMaxTokensTruncationHigh", None)]
+    assert "ratio_rate5m > 0.1" in truncation["expr"]
+    assert truncation["for"] == "30m" and truncation["labels"]["severity"] == "critical"
+    assert '{gen_ai_request_stream="false"} > 12.5' in rules[("AnthropicLatencyP99High", None)]["expr"]
+    burn = rules[("AnthropicBudgetBurnRateHigh", "day")]["expr"]
+    assert "* 43200" in burn and "* 1.5" in burn
+    recording = _rules.render(config)[_rules.RULES_FILE]
+    assert "sum by (gen_ai_request_model, job) (rate(anthropic_otel_requests_total[5m]))" in recording
+    assert "sum by (job) (increase(anthropic_otel_cost_usd_total[12h]))" in recording
+    assert "and on (gen_ai_request_model, job)" in _rules.render(config)[_rules.ALERTS_FILE]
+
+
+def test_config_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text('rate_window = "10m"\n[errors]\nratio = 0.2\n')
+    config = _rules.load_config(path)
+    assert config.rate_window == "10m" and config.errors.ratio == 0.2 and config.errors.for_ == "10m"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"truncation": {"threshold": 0.1}}, "unknown setting 'threshold'"),
+    ({"nope": 1}, "unknown setting 'nope'"),
+    ({"rate_window": "5 minutes"}, "not a Prometheus duration"),
+    ({"errors": {"for": "10"}}, "not a Prometheus duration"),
+    ({"errors": {"ratio": "high"}}, "expected a non-negative number"),
+    ({"errors": {"ratio": -1}}, "expected a non-negative number"),
+    ({"group_by": "job"}, "expected a list of label names"),
+    ({"group_by": ["bad-label"]}, "not a Prometheus label name"),
+    ({"budget": 5}, "expected a table of settings"),
+    ({"errors": {"severity": ""}}, "expected a string"),
+])
+def test_bad_config_is_rejected(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _rules.config_from_mapping(data)
+
+
+def test_durations() -> None:
+    assert _rules.seconds("1d") == 86400
+    assert _rules.seconds("1h30m") == 5400
+    assert _rules.seconds("30d") == 2592000
+    assert _rules.seconds("0s") == 0
+    with pytest.raises(ValueError):
+        _rules.seconds("")
+
+
+# -- the rules themselves -------------------------------------------------------------------------
+
+def test_every_alert_is_labelled_annotated_and_waits() -> None:
+    runbook = (ALERTS / "RUNBOOK.md").read_text()
+    for rule in _alert_rules():
+        name = rule["alert"]
+        assert rule["labels"]["severity"] in SEVERITIES, name
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), name
+        assert rule["annotations"]["runbook_url"].endswith(f"#{name.lower()}"), name
+        assert _rules.seconds(rule["for"]) >= 60, f"{name}: a for: shorter than a minute flaps"
+        assert f"\n## {name}\n" in runbook, f"alerts/RUNBOOK.md has no section for {name}"
+    assert set(_rules.alert_names()) >= {
+        "AnthropicMaxTokensTruncationHigh", "AnthropicLatencyP99High", "AnthropicLatencyP99Spike",
+        "AnthropicErrorRatioHigh", "AnthropicRateLimited", "AnthropicOverloaded", "AnthropicBudgetExceeded",
+        "AnthropicBudgetBurnRateHigh", "AnthropicRateLimitHeadroomLow", "AnthropicUnpricedCalls",
+        "AnthropicCacheHitRatioCollapsed"}
+
+
+def test_promtool_check_rules() -> None:
+    promtool = tool("promtool")
+    result = _run(promtool, "check", "rules", ALERTS / _rules.RULES_FILE, ALERTS / _rules.ALERTS_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_checks_rules_rendered_with_extra_labels(tmp_path: Path) -> None:
+    promtool = tool("promtool")
+    paths = _rules.write(tmp_path, _rules.config_from_mapping({"group_by": ["job", "cluster"]}))
+    result = _run(promtool, "check", "rules", *paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass() -> None:
+    promtool = tool("promtool")
+    assert TESTS
+    result = _run(promtool, "test", "rules", *[path.relative_to(ALERTS / "tests") for path in TESTS],
+                  cwd=ALERTS / "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(TESTS), result.stdout
+
+
+def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
+    firing: dict[str, set[str]] = {}
+    silent: set[str] = set()
+    for path in TESTS:
+        suite = yaml.safe_load(path.read_text())
+        assert suite["rule_files"] == [f"../{_rules.RULES_FILE}", f"../{_rules.ALERTS_FILE}"], path
+        for case in suite["tests"]:
+            for check in case.get("alert_rule_test", []):
+                name = check["alertname"]
+                if check.get("exp_alerts"):
+                    for alert in check["exp_alerts"]:
+                        firing.setdefault(name, set()).add(alert["exp_labels"].get("anthropic_otel_budget_period", ""))
+                        assert set(alert["exp_annotations"]) == {"summary", "description", "runbook_url"}, name
+                else:
+                    silent.add(name)
+    for name in _rules.alert_names():
+        assert name in firing, f"no promtool case where {name} fires"
+        assert name in silent, f"no promtool case where {name} stays silent"
+    assert firing["AnthropicBudgetExceeded"] == {"day", "month"}
+    assert firing["AnthropicBudgetBurnRateHigh"] == {"day", "month"}
+
+
+# -- Alertmanager ---------------------------------------------------------------------------------
+
+def test_amtool_checks_the_example_config() -> None:
+    amtool = tool("amtool")
+    result = _run(amtool, "check-config", ALERTS / "alertmanager.example.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 inhibit rules" in result.stdout
+
+
+@pytest.mark.parametrize("labels, receiver", [
+    (["alertname=AnthropicBudgetExceeded", "severity=critical", "anthropic_otel_budget_period=day"],
+     "anthropic-critical"),
+    (["alertname=AnthropicMaxTokensTruncationHigh", "severity=warning", "gen_ai_request_model=claude-x"],
+     "anthropic-warning"),
+    (["alertname=SomethingElse"], "anthropic-default"),
+])
+def test_example_routing_by_severity(labels: list[str], receiver: str) -> None:
+    amtool = tool("amtool")
+    result = _run(amtool, "config", "routes", "test", f"--config.file={ALERTS / 'alertmanager.example.yml'}",
+                  *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receiver
+
+
+def test_example_inhibition_names_real_alerts_and_labels() -> None:
+    config = yaml.safe_load((ALERTS / "alertmanager.example.yml").read_text())
+    names = set(_rules.alert_names())
+    budget_exceeded = next(rule for rule in config["inhibit_rules"]
+                           if rule["source_matchers"] == ['alertname="AnthropicBudgetExceeded"'])
+    assert budget_exceeded["target_matchers"] == ['alertname="AnthropicBudgetBurnRateHigh"']
+    assert budget_exceeded["equal"] == ["anthropic_otel_budget_period"]
+    rules = _alert_rules()
+    assert all(rule["labels"].get("anthropic_otel_budget_period") for rule in rules
+               if rule["alert"] in ("AnthropicBudgetExceeded", "AnthropicBudgetBurnRateHigh"))
+    for rule in config["inhibit_rules"]:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            if matcher.startswith("alertname"):
+                assert set(matcher.split('"')[1].split("|")) <= names, matcher
+    assert config["route"]["group_by"] == ["alertname", "gen_ai_request_model"]
