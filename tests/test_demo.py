@@ -52,6 +52,9 @@ def test_demo_runs_and_serves_every_series_of_the_contract() -> None:
             assert any([c.strip() for c in line.split("│")[1:3]] == [model, feature] for line in out.splitlines()), (
                 model, feature)
     assert [s for s in SERIES if s not in body] == []
+    alerts = out[out.index("Alerts of alerts/"):]
+    assert "AnthropicMaxTokensTruncationHigh (claude-haiku-4-5" in alerts
+    assert "AnthropicUnpricedCalls (claude-preview-next" in alerts and "AnthropicBudgetBurnRateHigh (day" in alerts
 
 
 def test_ctrl_c_ends_cleanly_with_the_summary_so_far() -> None:

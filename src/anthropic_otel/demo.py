@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,9 +27,12 @@ MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6")
 UNPRICED_MODEL = "claude-preview-next"  # a model newer than the price data: no cost, counted as unpriced
 FEATURES = ("summarize", "chat")
 FEATURE_ATTRIBUTE = "app.feature"
+DEMO_BUDGETS = {"day": 5, "month": 100}  # small, so the budget panels and alerts have something to show
 # Long enough to be cacheable on every model; "summarize" caches it for an hour, "chat" for 5 minutes.
 _SYSTEM_TEXT = "You are the demo assistant. Answer briefly and precisely. " * 500
 _BURSTS = ((0.35, 0.45, "rate_limit"), (0.65, 0.72, "overloaded"))  # (from, to, scenario) as run fractions
+_BURST_CYCLE_S = 120.0  # a long run repeats the burst pattern every two minutes
+_SAMPLES = 20_000  # latency samples kept per group: percentiles are over the most recent calls
 _LIVE_MODEL = "claude-haiku-4-5"
 _LIVE_CALLS = 12
 _LIVE_MAX_TOKENS = 64
@@ -39,7 +43,7 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered) + 0.5)) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 @dataclass
@@ -49,12 +53,13 @@ class Group:
     calls: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     stop_reasons: Counter[str] = field(default_factory=Counter)
-    latencies: list[float] = field(default_factory=list)
-    ttfc: list[float] = field(default_factory=list)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
+    ttfc: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
     tokens: Counter[str] = field(default_factory=Counter)
     cost: float = 0.0
     savings: float = 0.0
-    stream_latencies: list[float] = field(default_factory=list)
+    unpriced: int = 0
+    stream_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
 
     def add(self, record: dict[str, Any]) -> None:
         self.calls += 1
@@ -70,6 +75,8 @@ class Group:
         for name, key in (("input", "input_tokens"), ("output", "output_tokens"),
                           ("cache_read", "cache_read_input_tokens"), ("cache_write", "cache_creation_input_tokens")):
             self.tokens[name] += int(record.get(key) or 0)
+        if record.get("cost_usd") is None and not record.get("error_type"):
+            self.unpriced += 1
         self.cost += record.get("cost_usd") or 0.0
         self.savings += record.get("cache_savings_usd") or 0.0
 
@@ -77,16 +84,17 @@ class Group:
         self.calls += other.calls
         self.errors.update(other.errors)
         self.stop_reasons.update(other.stop_reasons)
-        self.latencies += other.latencies
-        self.stream_latencies += other.stream_latencies
-        self.ttfc += other.ttfc
+        self.latencies.extend(other.latencies)
+        self.stream_latencies.extend(other.stream_latencies)
+        self.ttfc.extend(other.ttfc)
         self.tokens.update(other.tokens)
         self.cost += other.cost
         self.savings += other.savings
+        self.unpriced += other.unpriced
 
     @property
     def all_latencies(self) -> list[float]:
-        return self.latencies + self.stream_latencies
+        return [*self.latencies, *self.stream_latencies]
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -117,7 +125,7 @@ class Collector(logging.Handler):
             self.groups.setdefault(key, Group()).add(data)
 
     def total(self) -> Group:
-        total = Group()
+        total = Group(latencies=deque(), ttfc=deque(), stream_latencies=deque())
         with self._guard:
             for group in self.groups.values():
                 total.merge(group)
@@ -218,7 +226,8 @@ async def _run_workload(anthropic: Any, client: Any, aclient: Any, workload: Wor
             if elapsed >= duration or (max_calls is not None and issued >= max_calls):
                 return
             issued += 1
-            await _drive(anthropic, client, aclient, workload.next(elapsed / duration, kinds))
+            cycle = min(duration, _BURST_CYCLE_S)
+            await _drive(anthropic, client, aclient, workload.next((elapsed % cycle) / cycle, kinds))
             if max_calls is not None:
                 await asyncio.sleep(1.0)  # live: gentle on the real API
 
@@ -288,7 +297,7 @@ class Display:
         try:
             from rich.console import Console
         except ImportError:  # the demo extra is not installed: plain output
-            Console = None  # type: ignore[assignment,misc]  # noqa: N806
+            Console = None  # type: ignore[assignment,misc]
         tty = hasattr(out, "isatty") and out.isatty()
         if Console is not None:
             self.console = Console(file=out, force_terminal=tty, no_color=not tty, highlight=False,
@@ -412,8 +421,7 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
     request_log.addHandler(collector)
     request_log.setLevel(logging.INFO)
     request_log.propagate = False
-    instrumentor = anthropic_otel.instrument(metric_attributes=[FEATURE_ATTRIBUTE],
-                                             budgets={"day": 5, "month": 100})
+    instrumentor = anthropic_otel.instrument(metric_attributes=[FEATURE_ATTRIBUTE], budgets=DEMO_BUDGETS)
     telemetry = instrumentor.telemetry
     assert telemetry is not None
 
@@ -454,9 +462,12 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
     display.summary(summary_rows(collector))
     totals = telemetry.metrics.totals()
     display.print(f"Spend ${totals['cost_total']:.6f} exactly (cache saved ${totals['cache_savings']:.6f}, "
-                  f"cache write premium ${totals['cache_write_premium']:.6f}); budgets: day $5, month $100.")
+                  f"cache write premium ${totals['cache_write_premium']:.6f}); budgets: day ${DEMO_BUDGETS['day']}, "
+                  f"month ${DEMO_BUDGETS['month']}.")
     fired = (alerts or would_fire)(collector)
-    display.print("Alerts of alerts/ that would have fired: " + (", ".join(fired) if fired else "none"))
+    display.print("Alerts of alerts/ whose condition this run met (default thresholds, without `for:`):")
+    for alert in fired or ["none"]:
+        display.print(f"  {alert}")
     request_log.removeHandler(collector)
     client.close()
     if server is not None:
@@ -465,10 +476,48 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
 
 
 def would_fire(collector: Collector) -> list[str]:
-    """The bundled alerts whose condition the run met, judged on the whole run with the default thresholds."""
-    try:
-        from . import _rules
+    """The bundled alerts whose condition this run met, with the default thresholds of `anthropic-otel rules`.
 
-        return list(_rules.would_fire(collector))  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        return []
+    Judged on the whole run per model, without the `for:` durations (a demo is shorter than most of them);
+    the alerts that compare against a baseline of a day (latency spike, cache collapse) are not judged.
+    """
+    from ._rules import RulesConfig
+
+    config = RulesConfig()
+    fired: list[str] = []
+    models: dict[str, Group] = {}
+    for (model, _), group in collector.snapshot():
+        models.setdefault(model, Group(latencies=deque(), ttfc=deque(), stream_latencies=deque())).merge(group)
+
+    def check(name: str, model: str, met: bool, detail: str) -> None:
+        if met:
+            fired.append(f"{name} ({model}: {detail})")
+
+    for model, group in sorted(models.items()):
+        enough = group.calls >= config.min_requests
+        ratio = group.truncation_ratio
+        check("AnthropicMaxTokensTruncationHigh", model,
+              enough and ratio is not None and ratio > config.truncation.ratio, f"{_pct(ratio)} truncated")
+        errors = sum(group.errors.values())
+        check("AnthropicErrorRatioHigh", model, enough and errors / group.calls > config.errors.ratio,
+              f"{errors / max(group.calls, 1):.1%} errors")
+        p99 = _percentile(group.latencies, 0.99)
+        p99_stream = _percentile(group.stream_latencies, 0.99)
+        check("AnthropicLatencyP99High", model,
+              (p99 or 0) > config.latency.p99_seconds or (p99_stream or 0) > config.latency.p99_stream_seconds,
+              f"p99 {_ms(p99)}, streamed {_ms(p99_stream)}")
+        limited = group.errors["rate_limit_error"]
+        check("AnthropicRateLimited", model, limited > config.rate_limited.count, f"{limited} rate-limited calls")
+        overloaded = group.errors["overloaded_error"]
+        check("AnthropicOverloaded", model, overloaded > config.overloaded.count, f"{overloaded} overloaded calls")
+        check("AnthropicUnpricedCalls", model, group.unpriced > 0, f"{group.unpriced} calls without a price")
+    spend = float(collector.total().cost)
+    elapsed = max(1.0, time.monotonic() - collector.started)
+    for period, seconds_in_period in (("day", 86400), ("month", 30 * 86400)):
+        budget = DEMO_BUDGETS[period]
+        if spend > budget:
+            fired.append(f"AnthropicBudgetExceeded ({period}: ${spend:.2f} of ${budget})")
+        elif spend / elapsed * seconds_in_period > budget * config.budget.burn_factor:
+            fired.append(f"AnthropicBudgetBurnRateHigh ({period}: ${spend / elapsed * seconds_in_period:,.0f} "
+                         f"projected against ${budget})")
+    return fired
