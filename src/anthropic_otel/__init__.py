@@ -14,8 +14,8 @@ from ._instrumentor import AnthropicInstrumentor
 from ._spend import Spend
 from .version import __version__
 
-__all__ = ["AnthropicInstrumentor", "ContentMode", "Spend", "__version__", "attributes", "instrument", "spend",
-           "uninstrument"]
+__all__ = ["AnthropicInstrumentor", "ContentMode", "Spend", "__version__", "attributes", "instrument", "resilient",
+           "spend", "uninstrument"]
 
 
 def instrument(**kwargs: Any) -> AnthropicInstrumentor:
@@ -47,3 +47,13 @@ def spend() -> Spend:
     if telemetry is None:
         raise RuntimeError("anthropic_otel.spend() needs anthropic_otel.instrument() first")
     return telemetry.ledger.spend()
+
+
+def resilient(client: Any, policy: Any = None, **options: Any) -> Any:
+    """`client` under a resilience policy: retries, breaker, limits, budget, fallback, stream deadlines.
+
+    Needs `pip install 'anthropic-otel[resilience]'`; see `anthropic_otel.resilience` for the options.
+    """
+    from .resilience import wrap
+
+    return wrap(client, policy, **options)

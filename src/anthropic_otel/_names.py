@@ -96,3 +96,23 @@ TOKEN_BUCKETS: Final = tuple(4**i for i in range(14))  # 1, 4, 16 ... 67108864
 REQUEST_LOGGER: Final = "anthropic_otel.requests"
 
 # Resilience wrapper (issue 5): its attribute and metric names go below this line.
+RESILIENT_SPAN_PREFIX: Final = "resilient"  # span `resilient {operation} {model}`, INTERNAL, parent of the attempts
+RESILIENCE_ATTEMPTS: Final = "anthropic_otel.resilience.attempts"  # span: requests sent for the call (incl. fallback)
+RESILIENCE_RETRY_EVENT: Final = "anthropic_otel.resilience.retry"  # span event, one per retry
+RETRY_REASON: Final = "anthropic_otel.retry.reason"  # rate_limit_error, overloaded_error, api_error, http_503, timeout
+RETRY_ATTEMPT: Final = "anthropic_otel.retry.attempt"  # event: number of the attempt that failed (1-based)
+RETRY_DELAY: Final = "anthropic_otel.retry.delay"  # event: seconds slept before the next attempt
+LIMITER_RESOURCE: Final = "anthropic_otel.limiter.resource"  # concurrency, requests, input/output_tokens, headers
+LIMITER_WAIT: Final = "anthropic_otel.limiter.wait"  # span: seconds the call waited for limits in total
+REJECTION_REASON: Final = "anthropic_otel.rejection.reason"  # circuit_open, limit_timeout, budget
+CIRCUIT_STATE: Final = "anthropic_otel.circuit.state"  # closed, open, half_open (the state entered)
+FALLBACK_MODEL: Final = "anthropic_otel.fallback.model"
+FALLBACK_REASON: Final = "anthropic_otel.fallback.reason"  # overloaded, circuit_open
+STREAM_TIMEOUT: Final = "anthropic_otel.stream.timeout"  # idle, total
+M_RESILIENCE_RETRIES: Final = "anthropic_otel.resilience.retries"
+M_RESILIENCE_CIRCUIT_STATE: Final = "anthropic_otel.resilience.circuit.state"  # gauge: 0 closed, 1 half-open, 2 open
+M_RESILIENCE_CIRCUIT_TRANSITIONS: Final = "anthropic_otel.resilience.circuit.transitions"
+M_RESILIENCE_LIMITER_WAIT: Final = "anthropic_otel.resilience.limiter.wait"  # histogram, s, only calls that waited
+M_RESILIENCE_REJECTED: Final = "anthropic_otel.resilience.rejected"
+M_RESILIENCE_FALLBACKS: Final = "anthropic_otel.resilience.fallbacks"
+M_RESILIENCE_STREAM_TIMEOUTS: Final = "anthropic_otel.resilience.stream.timeouts"
