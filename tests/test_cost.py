@@ -10,7 +10,7 @@ import logging
 import subprocess
 import sys
 import textwrap
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -277,17 +277,20 @@ def test_spend_without_instrument_is_a_clear_error() -> None:
 
 
 def test_ledger_rolls_over_at_utc_day_and_month() -> None:
-    today = [date(2026, 1, 31)]
-    ledger = Ledger({"day": 1, "month": 2}, today=lambda: today[0])
+    def at(day: date, seconds: float = 0) -> float:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() + seconds
+
+    now = [at(date(2026, 1, 31), 86399.5)]  # half a second before the end of January (UTC)
+    ledger = Ledger({"day": 1, "month": 2}, clock=lambda: now[0])
     ledger.add(D("0.75"))
     assert ledger.spend().exceeded() == []
     ledger.add(D("0.5"))
     assert ledger.spend().exceeded() == ["day"] and ledger.spend().remaining("day") == D("-0.25")
-    today[0] = date(2026, 2, 1)
+    now[0] = at(date(2026, 2, 1))
     spend = ledger.spend()
-    assert (spend.day, spend.month, spend.total) == (0, 0, D("1.25"))
+    assert (spend.day, spend.month, spend.total, spend.as_of) == (0, 0, D("1.25"), date(2026, 2, 1))
     ledger.add(D("1"))
-    today[0] = date(2026, 2, 2)
+    now[0] = at(date(2026, 2, 2), 3600)
     assert (ledger.spend().day, ledger.spend().month) == (0, 1)
 
 

@@ -372,7 +372,7 @@ class Call:
             self.key, duration=duration, stream=self.stream, error_type=err_type, stop_reason=stop_reason,
             usage=usage if chat else None, cost=cost, priced=priced or not chat, ttfc=ttfc)
         if cost is not None:
-            telemetry.ledger.add(cost.total)
+            telemetry.ledger.add(cost.total)  # after the span: the cost attribute was set from the same parts
 
         if _request_log.isEnabledFor(logging.INFO):
             self._log(duration, ttfc, err_type, stop_reason, cost)

@@ -7,6 +7,7 @@ the ledger lives in this process (Prometheus' `increase()` over the cost counter
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -42,26 +43,35 @@ class Spend:
 
 
 class Ledger:
-    """Adds each call's cost to the current day and month; thread-safe and exact."""
+    """Adds each call's cost to the current day and month; thread-safe and exact.
 
-    def __init__(self, budgets: Mapping[str, float] | None = None, today: Callable[[], date] = _today) -> None:
+    The date is looked up only when the clock passes the next UTC midnight, so `add()` costs a clock read,
+    a comparison and two additions under a lock.
+    """
+
+    def __init__(self, budgets: Mapping[str, float] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.budgets = {period: Decimal(str(dollars)) for period, dollars in (budgets or {}).items()}
-        self._today = today
+        self._clock = clock
         self._lock = threading.Lock()
-        self._day_of = today()
+        self._day_of = _date(clock())
+        self._roll_at = _next_midnight(self._day_of)
         self._day = Decimal(0)
         self._month = Decimal(0)
         self._total = Decimal(0)
 
-    def _roll(self, now: date) -> None:
-        if now != self._day_of:
-            if (now.year, now.month) != (self._day_of.year, self._day_of.month):
-                self._month = Decimal(0)
+    def _roll(self, now: float) -> None:
+        if now < self._roll_at:
+            return
+        today = _date(now)
+        if (today.year, today.month) != (self._day_of.year, self._day_of.month):
+            self._month = Decimal(0)
+        if today != self._day_of:
             self._day = Decimal(0)
-            self._day_of = now
+        self._day_of = today
+        self._roll_at = _next_midnight(today)
 
     def add(self, dollars: Decimal) -> None:
-        now = self._today()
+        now = self._clock()
         with self._lock:
             self._roll(now)
             self._day += dollars
@@ -69,7 +79,15 @@ class Ledger:
             self._total += dollars
 
     def spend(self) -> Spend:
-        now = self._today()
+        now = self._clock()
         with self._lock:
             self._roll(now)
-            return Spend(self._day, self._month, self._total, dict(self.budgets), now)
+            return Spend(self._day, self._month, self._total, dict(self.budgets), self._day_of)
+
+
+def _date(timestamp: float) -> date:
+    return datetime.fromtimestamp(timestamp, tz=UTC).date()
+
+
+def _next_midnight(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() + 86400
