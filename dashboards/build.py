@@ -6,8 +6,12 @@
 The committed JSON must equal what this script generates (tests/test_dashboards.py checks it). Queries use the
 raw series of TELEMETRY.md, so the dashboards work without the recording rules. Every panel filters on the
 `$model` and `$feature` variables (`.*` for All; a series without the feature label matches too) and reads from
-the `${datasource}` variable. Rows are built by the functions in OVERVIEW_ROWS / COST_ROWS, so a new row (say,
-for the resilience wrapper) is one more function.
+the `${datasource}` variable. Rows are built by the functions in OVERVIEW_ROWS / COST_ROWS, so a new row is one
+more function.
+
+The optional resilience wrapper's row is collapsed (Grafana runs its queries only once it is opened) and its
+panels carry a "Needs the resilience wrapper" link: without the wrapper they have no data. The wrapper's series
+carry the model but no feature label, so those panels filter on `$model` only.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, statetimeline, timeseries
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders.common import StackingConfig
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -31,6 +35,8 @@ from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
     Threshold,
     ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
     VariableRefresh,
     VariableSort,
 )
@@ -52,6 +58,14 @@ LIMIT = "anthropic_otel_ratelimit_limit"
 BUDGET = "anthropic_otel_budget_usd"
 DURATION = "gen_ai_client_operation_duration_seconds"
 TTFC = "gen_ai_client_operation_time_to_first_chunk_seconds"
+# the optional resilience wrapper (README, "Resilience wrapper")
+RETRIES = "anthropic_otel_resilience_retries_total"
+REJECTED = "anthropic_otel_resilience_rejected_total"
+FALLBACKS = "anthropic_otel_resilience_fallbacks_total"
+LIMITER_WAIT = "anthropic_otel_resilience_limiter_wait_seconds"
+STREAM_TIMEOUTS = "anthropic_otel_resilience_stream_timeouts_total"
+CIRCUIT_STATE = "anthropic_otel_resilience_circuit_state"
+WRAPPER_DOCS = "https://github.com/anthropic-otel/anthropic-otel#resilience-wrapper-optional"
 
 SUCCEEDED = 'error_type="none"'
 TRUNCATED = 'anthropic_stop_reason="max_tokens"'
@@ -72,6 +86,10 @@ class Ctx:
     def sel(self, *matchers: str) -> str:
         """A label selector with the $model and $feature filters and `matchers`."""
         return "{" + ", ".join(['gen_ai_request_model=~"$model"', f'{self.feature}=~"$feature"', *matchers]) + "}"
+
+    def model_sel(self, *matchers: str) -> str:
+        """A label selector with the $model filter only, for series without the feature label (the wrapper's)."""
+        return "{" + ", ".join(['gen_ai_request_model=~"$model"', *matchers]) + "}"
 
 
 Panel = Any  # a panel builder of grafana-foundation-sdk
@@ -127,6 +145,22 @@ def bars(title: str, unit: str, queries: Sequence[tuple[str, str]], description:
     panel = (bargauge.Panel().title(title).description(description).unit(unit).datasource(DATASOURCE)
              .height(8).span(width).min(0))
     return _targets(panel, queries, instant=True)
+
+
+def timeline(title: str, queries: Sequence[tuple[str, str]], description: str,
+             states: Sequence[tuple[int, str, str]], width: int = 12) -> Any:
+    """A state timeline of a gauge whose values are states: (value, text, colour) each."""
+    mapping = ValueMap({str(value): ValueMappingResult(text=text, color=color, index=index)
+                        for index, (value, text, color) in enumerate(states)})
+    panel = (statetimeline.Panel().title(title).description(description).unit("short").datasource(DATASOURCE)
+             .height(8).span(width).min(0).max(max(value for value, _, _ in states)).mappings([mapping]))
+    return _targets(panel, queries)
+
+
+def needs_wrapper(panel: Any) -> Any:
+    """Marks a panel over the resilience wrapper's series (no data without it) with a link to its docs."""
+    return panel.links([dash.DashboardLink("Needs the resilience wrapper").type(DashboardLinkType.LINK)
+                        .url(WRAPPER_DOCS).target_blank(True)])
 
 
 def _thresholds(steps: Sequence[tuple[float | None, str]]) -> Any:
@@ -348,8 +382,53 @@ def cost_cache_row(c: Ctx) -> Row:
     ])
 
 
-OVERVIEW_ROWS: list[Callable[[Ctx], Row]] = [traffic_row, latency_row, tokens_row, cost_row, cache_row, limits_row]
+def resilience_row(c: Ctx) -> Row:
+    sel = c.model_sel()
+    return ("Resilience wrapper", [needs_wrapper(panel) for panel in (
+        ts("Retries by reason", "reqps",
+           [(f"sum by (anthropic_otel_retry_reason) (rate({RETRIES}{sel}[{RATE}]))",
+             "{{anthropic_otel_retry_reason}}")],
+           "Retries per second made by the resilience wrapper, by reason (rate_limit_error, overloaded_error, "
+           "http_503, timeout, connection_error, ...). With instrument(), every retry is also an attempt in "
+           "\"Requests by model\"; AnthropicRetryRatioHigh watches retries / attempts.", stack=True),
+        timeline("Circuit state by model",
+                 [(f"max by (gen_ai_request_model) ({CIRCUIT_STATE}{sel})", "{{gen_ai_request_model}}")],
+                 "The wrapper's circuit breaker per model (the worst over processes): closed, half-open (probing) or "
+                 "open (calls fail at once with CircuitOpenError or go to the fallback model). The state changes "
+                 "only on a call. AnthropicCircuitOpen and AnthropicCircuitFlapping watch it.",
+                 [(0, "closed", "green"), (1, "half-open", "orange"), (2, "open", "red")]),
+        ts("Rejected calls by reason", "reqps",
+           [(f"sum by (anthropic_otel_rejection_reason) (rate({REJECTED}{sel}[{RATE}]))",
+             "{{anthropic_otel_rejection_reason}}")],
+           "Calls per second the wrapper refused without sending them: circuit_open (an open breaker), "
+           "limit_timeout (a limit did not free up within max_wait), budget (the Budget guard).", stack=True),
+        ts("Fallbacks by model", "reqps",
+           [(f"sum by (gen_ai_request_model, anthropic_otel_fallback_model) (rate({FALLBACKS}{sel}[{RATE}]))",
+             "{{gen_ai_request_model}} → {{anthropic_otel_fallback_model}}")],
+           "Calls per second moved from the requested model to the fallback model (on a 529 overloaded or an "
+           "open breaker): AnthropicServingFallback."),
+        ts("Limiter wait p95 by resource", "s",
+           [(_quantile(0.95, LIMITER_WAIT, sel, "anthropic_otel_limiter_resource"),
+             "{{anthropic_otel_limiter_resource}}")],
+           "p95 of the time calls waited for a client-side limit (concurrency, requests, input_tokens, "
+           "output_tokens, headers), of the calls that waited: AnthropicLimiterWaitHigh.", width=8),
+        ts("Limiter waits by resource", "reqps",
+           [(f"sum by (anthropic_otel_limiter_resource) (rate({LIMITER_WAIT}_count{sel}[{RATE}]))",
+             "{{anthropic_otel_limiter_resource}}")],
+           "Calls per second that had to wait for a client-side limit, by the limited resource.", width=8),
+        ts("Stream timeouts by kind", "reqps",
+           [(f"sum by (anthropic_otel_stream_timeout) (rate({STREAM_TIMEOUTS}{sel}[{RATE}]))",
+             "{{anthropic_otel_stream_timeout}}")],
+           "Streams per second cut at their idle deadline (no data) or total deadline: AnthropicStreamTimeouts.",
+           width=8, stack=True),
+    )])
+
+
+OVERVIEW_ROWS: list[Callable[[Ctx], Row]] = [traffic_row, latency_row, tokens_row, cost_row, cache_row, limits_row,
+                                             resilience_row]
 COST_ROWS: list[Callable[[Ctx], Row]] = [cost_overview_row, cost_breakdown_row, cost_cache_row]
+# Rows of an optional feature start collapsed: Grafana runs no query of theirs until they are opened.
+COLLAPSED_ROWS = frozenset({"Resilience wrapper"})
 
 
 # -- dashboards -----------------------------------------------------------------------------------
@@ -377,7 +456,13 @@ def _dashboard(uid: str, title: str, description: str, rows: Sequence[Callable[[
     ids = _Ids()
     for build in rows:
         title_, panels = build(c)
-        board = board.with_row(dash.Row(title_).id(ids.take()))
+        row = dash.Row(title_).id(ids.take())
+        if title_ in COLLAPSED_ROWS:  # a collapsed row holds its panels
+            for panel in panels:
+                row = row.with_panel(panel.id(ids.take()))
+            board = board.with_row(row)
+            continue
+        board = board.with_row(row)
         for panel in panels:
             board = board.with_panel(panel.id(ids.take()))
     data: dict[str, Any] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
@@ -390,7 +475,8 @@ def dashboards(feature_label: str = FEATURE_LABEL) -> dict[str, dict[str, Any]]:
     return {
         "anthropic-otel-overview.json": _dashboard(
             "anthropic-otel-overview", "Anthropic / Overview",
-            "Anthropic API calls seen by anthropic-otel: traffic, errors, latency, tokens, cost, cache, rate limits.",
+            "Anthropic API calls seen by anthropic-otel: traffic, errors, latency, tokens, cost, cache, rate limits, "
+            "and the optional resilience wrapper.",
             OVERVIEW_ROWS, c, ("anthropic-otel-cost", "Anthropic / Cost")),
         "anthropic-otel-cost.json": _dashboard(
             "anthropic-otel-cost", "Anthropic / Cost",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,27 @@ def test_config_overrides_reach_the_rules() -> None:
     assert "and on (gen_ai_request_model, job)" in _rules.render(config)[_rules.ALERTS_FILE]
 
 
+def test_resilience_config_overrides_reach_the_rules() -> None:
+    config = _rules.config_from_mapping({
+        "group_by": ["job"],
+        "resilience": {"circuit_open": {"for": "5m"}, "retries": {"ratio": 0.5},
+                       "stream_timeouts": {"count": 2, "window": "30m"}, "fallback": {"severity": "warning"}},
+    })
+    assert config.resilience.circuit_flapping == _rules.CircuitFlapping()
+    rules = {rule["alert"]: rule for rule in _alert_rules(config)}
+    assert rules["AnthropicCircuitOpen"]["for"] == "5m"
+    assert rules["AnthropicCircuitOpen"]["expr"].startswith(
+        "max by (gen_ai_request_model, job) (anthropic_otel_resilience_circuit_state) >= 1")
+    assert "ratio_rate5m > 0.5" in rules["AnthropicRetryRatioHigh"]["expr"]
+    timeouts = rules["AnthropicStreamTimeouts"]["expr"]
+    assert timeouts.startswith("sum by (gen_ai_request_model, anthropic_otel_stream_timeout, job) (")
+    assert "offset 30m" in timeouts and "[30m]" in timeouts and timeouts.endswith(") > 2")
+    assert rules["AnthropicBudgetGuardRefusing"]["expr"].startswith("sum by (job) (")
+    assert rules["AnthropicServingFallback"]["labels"]["severity"] == "warning"
+    assert "sum by (gen_ai_request_model, job) (rate(anthropic_otel_resilience_retries_total[5m]))" in \
+        _rules.render(config)[_rules.RULES_FILE]
+
+
 def test_config_from_toml(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
     path.write_text('rate_window = "10m"\n[errors]\nratio = 0.2\n')
@@ -102,6 +124,8 @@ def test_config_from_toml(tmp_path: Path) -> None:
     ({"group_by": "job"}, "expected a list of label names"),
     ({"group_by": ["bad-label"]}, "not a Prometheus label name"),
     ({"budget": 5}, "expected a table of settings"),
+    ({"resilience": {"retries": {"treshold": 0.3}}}, "resilience.retries: unknown setting 'treshold'"),
+    ({"resilience": {"circuit_flapping": {"window": "15 minutes"}}}, "not a Prometheus duration"),
     ({"errors": {"severity": ""}}, "expected a string"),
 ])
 def test_bad_config_is_rejected(data: dict[str, Any], message: str) -> None:
@@ -133,7 +157,45 @@ def test_every_alert_is_labelled_annotated_and_waits() -> None:
         "AnthropicMaxTokensTruncationHigh", "AnthropicLatencyP99High", "AnthropicLatencyP99Spike",
         "AnthropicErrorRatioHigh", "AnthropicRateLimited", "AnthropicOverloaded", "AnthropicBudgetExceeded",
         "AnthropicBudgetBurnRateHigh", "AnthropicRateLimitHeadroomLow", "AnthropicUnpricedCalls",
-        "AnthropicCacheHitRatioCollapsed"}
+        "AnthropicCacheHitRatioCollapsed", "AnthropicCircuitOpen", "AnthropicCircuitFlapping",
+        "AnthropicRetryRatioHigh", "AnthropicBudgetGuardRefusing", "AnthropicCallsRejected", "AnthropicLimiterWaitHigh",
+        "AnthropicServingFallback", "AnthropicStreamTimeouts"}
+
+
+def test_resilience_rules_read_the_series_and_labels_the_wrapper_exports() -> None:
+    """The wrapper's own telemetry, through the Python Prometheus exporter, writes every wrapper series and label
+    that the rules name (the promtool cases would pass just as well on a misspelt name)."""
+    pytest.importorskip("tenacity", reason="pip install -e '.[resilience]'")
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.trace import INVALID_SPAN
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from anthropic_otel.resilience._telemetry import Telemetry
+
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    try:
+        telemetry = Telemetry(meter_provider=provider)
+        base = telemetry.attrs("chat", "anthropic", "claude-a")
+        telemetry.retry(INVALID_SPAN, base, "rate_limit_error", 1, 0.5, 429)
+        telemetry.reject(base, "budget")
+        telemetry.fallback(INVALID_SPAN, base, "claude-b", "overloaded")
+        telemetry.stream_timeout(base, "idle")
+        telemetry.waited(base, "concurrency", 6.0)
+        telemetry.circuit("claude-a", "closed", "open")
+        exported = generate_latest(registry).decode()
+    finally:
+        provider.shutdown()
+    names = set(re.findall(r"^(\w+)\{", exported, re.MULTILINE))
+    labels = set(re.findall(r"[{,](\w+)=", exported))
+    text = "\n".join(yaml.safe_dump(build(_rules.RulesConfig())) for build in (_rules.resilience_rules,
+                                                                           _rules.resilience_alerts))
+    used = set(re.findall(r"(?<![\w:])anthropic_otel_\w+", text)) - {_rules.REQUESTS}
+    assert {name for name in used if name.startswith("anthropic_otel_resilience_")} <= names, (used, names)
+    assert {name for name in used if not name.startswith("anthropic_otel_resilience_")} <= labels, (used, labels)
+    assert {_rules.RETRIES, _rules.REJECTED, _rules.FALLBACKS, f"{_rules.LIMITER_WAIT}_bucket", _rules.STREAM_TIMEOUTS,
+            _rules.CIRCUIT_STATE, _rules.CIRCUIT_TRANSITIONS} <= names
 
 
 def test_promtool_check_rules() -> None:
@@ -186,7 +248,7 @@ def test_amtool_checks_the_example_config() -> None:
     amtool = tool("amtool")
     result = _run(amtool, "check-config", ALERTS / "alertmanager.example.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 inhibit rules" in result.stdout
+    assert "5 inhibit rules" in result.stdout
 
 
 @pytest.mark.parametrize("labels, receiver", [
@@ -194,6 +256,8 @@ def test_amtool_checks_the_example_config() -> None:
      "anthropic-critical"),
     (["alertname=AnthropicMaxTokensTruncationHigh", "severity=warning", "gen_ai_request_model=claude-x"],
      "anthropic-warning"),
+    (["alertname=AnthropicCircuitOpen", "severity=critical", "gen_ai_request_model=claude-x"], "anthropic-critical"),
+    (["alertname=AnthropicServingFallback", "severity=info", "gen_ai_request_model=claude-x"], "anthropic-default"),
     (["alertname=SomethingElse"], "anthropic-default"),
 ])
 def test_example_routing_by_severity(labels: list[str], receiver: str) -> None:
@@ -219,3 +283,17 @@ def test_example_inhibition_names_real_alerts_and_labels() -> None:
             if matcher.startswith("alertname"):
                 assert set(matcher.split('"')[1].split("|")) <= names, matcher
     assert config["route"]["group_by"] == ["alertname", "gen_ai_request_model"]
+    # An open breaker holds back, for its model only, the retry, flapping and circuit_open rejection alerts. They all
+    # carry the model label (as they fire in the promtool cases), so `equal` cannot match two alerts that lack it.
+    source = ['alertname="AnthropicCircuitOpen"']
+    circuit = [rule for rule in config["inhibit_rules"] if rule["source_matchers"] == source]
+    assert [rule["target_matchers"] for rule in circuit] == [
+        ['alertname=~"AnthropicRetryRatioHigh|AnthropicCircuitFlapping"'],
+        ['alertname="AnthropicCallsRejected"', 'anthropic_otel_rejection_reason="circuit_open"']]
+    assert all(rule["equal"] == ["gen_ai_request_model"] for rule in circuit)
+    cases = [case for path in TESTS for case in yaml.safe_load(path.read_text())["tests"]]
+    fired = {check["alertname"]: alert["exp_labels"] for case in cases for check in case.get("alert_rule_test", [])
+             for alert in check.get("exp_alerts") or []}
+    for name in ("AnthropicCircuitOpen", "AnthropicRetryRatioHigh", "AnthropicCircuitFlapping",
+                 "AnthropicCallsRejected"):
+        assert fired[name].get("gen_ai_request_model"), name

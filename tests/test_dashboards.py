@@ -21,6 +21,11 @@ PENDING_SERIES = {"anthropic_otel_cache_savings_usd_total", "anthropic_otel_cach
 # Panels about the whole account: budgets and rolling windows are not per model or feature.
 GLOBAL_PANELS = {"Spend last 24h / 30d", "Budget used (rolling day / month)", "Projected per day", "Spend last 24h",
                  "Spend last 30d", "Day budget used", "Month budget used", "Budgets"}
+# Panels over time (range queries); the others show one value (instant queries).
+RANGE_PANELS = {"timeseries", "state-timeline"}
+# The mark of a panel over the optional resilience wrapper's series (no data without the wrapper).
+WRAPPER_LINK = "Needs the resilience wrapper"
+WRAPPER_SERIES = "anthropic_otel_resilience_"
 
 
 def _build() -> ModuleType:
@@ -38,7 +43,15 @@ def _committed() -> dict[str, dict[str, Any]]:
 
 
 def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    return [panel for panel in board["panels"] if panel["type"] != "row"]
+    """Every panel but the rows, those inside collapsed rows included."""
+    found = []
+    for panel in board["panels"]:
+        found.extend(panel.get("panels", []) if panel["type"] == "row" else [panel])
+    return found
+
+
+def _needs_wrapper(panel: dict[str, Any]) -> bool:
+    return any(link["title"] == WRAPPER_LINK for link in panel.get("links", []))
 
 
 def test_committed_json_equals_the_generated_dashboards() -> None:
@@ -69,9 +82,10 @@ def test_dashboard_is_complete(name: str) -> None:
         assert variables[var]["type"] == "query"
         assert variables[var]["includeAll"] and variables[var]["multi"] and variables[var]["allValue"] == ".*"
         assert variables[var]["datasource"]["uid"] == "${datasource}"
-    ids = [panel["id"] for panel in board["panels"]]
+    rows = [panel for panel in board["panels"] if panel["type"] == "row"]
+    ids = [panel["id"] for panel in rows + _panels(board)]
     assert len(ids) == len(set(ids))
-    assert any(panel["type"] == "row" for panel in board["panels"])
+    assert rows
     for panel in _panels(board):
         title = panel["title"]
         assert panel["fieldConfig"]["defaults"].get("unit") in UNITS, f"{title}: no unit"
@@ -83,9 +97,11 @@ def test_dashboard_is_complete(name: str) -> None:
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == "${datasource}", title
             expr = target["expr"]
-            if title not in GLOBAL_PANELS:
+            if _needs_wrapper(panel):  # the wrapper's series carry the model, no feature label
+                assert 'gen_ai_request_model=~"$model"' in expr and "$feature" not in expr, (title, expr)
+            elif title not in GLOBAL_PANELS:
                 assert 'gen_ai_request_model=~"$model"' in expr and 'app_feature=~"$feature"' in expr, (title, expr)
-            if panel["type"] == "timeseries":
+            if panel["type"] in RANGE_PANELS:
                 assert "[$__rate_interval]" in expr or "rate(" not in expr, (title, expr)
             else:
                 assert target.get("instant") is True, title
@@ -107,11 +123,49 @@ def test_overview_covers_what_the_design_promises() -> None:
             "Rate-limit headroom", "In-flight calls", "Cache savings per hour"} <= titles
 
 
+def test_resilience_row_is_collapsed_and_its_panels_are_exactly_the_marked_ones() -> None:
+    board = _committed()["anthropic-otel-overview.json"]
+    rows = {panel["title"]: panel for panel in board["panels"] if panel["type"] == "row"}
+    row = rows["Resilience wrapper"]
+    assert row["collapsed"] is True and row is board["panels"][-1]
+    assert all(not other["panels"] for other in rows.values() if other is not row)
+    assert "\n## Resilience wrapper (optional)\n" in (ROOT / "README.md").read_text()
+    for name, dashboard in _committed().items():
+        for panel in _panels(dashboard):
+            reads_wrapper = any(WRAPPER_SERIES in target["expr"] for target in panel["targets"])
+            assert _needs_wrapper(panel) == reads_wrapper == (panel in row["panels"]), (name, panel["title"])
+            if reads_wrapper:
+                assert all(WRAPPER_SERIES in target["expr"] for target in panel["targets"]), panel["title"]
+                link = next(link for link in panel["links"] if link["title"] == WRAPPER_LINK)
+                assert link["url"].endswith("#resilience-wrapper-optional"), link
+    panels = {panel["title"]: panel for panel in row["panels"]}
+    exprs = {title: "\n".join(target["expr"] for target in panel["targets"]) for title, panel in panels.items()}
+    for title, needle in (
+            ("Retries by reason", "sum by (anthropic_otel_retry_reason) (rate(anthropic_otel_resilience_retries_total"),
+            ("Circuit state by model", "max by (gen_ai_request_model) (anthropic_otel_resilience_circuit_state"),
+            ("Rejected calls by reason", "sum by (anthropic_otel_rejection_reason)"),
+            ("Fallbacks by model", "sum by (gen_ai_request_model, anthropic_otel_fallback_model)"),
+            ("Limiter wait p95 by resource", "histogram_quantile(0.95, sum by (le, anthropic_otel_limiter_resource)"),
+            ("Limiter waits by resource", "anthropic_otel_resilience_limiter_wait_seconds_count"),
+            ("Stream timeouts by kind", "sum by (anthropic_otel_stream_timeout)")):
+        assert needle in exprs[title], (title, exprs[title])
+    # the p95 and the waits per second side by side
+    p95, waits = panels["Limiter wait p95 by resource"]["gridPos"], panels["Limiter waits by resource"]["gridPos"]
+    assert p95["y"] == waits["y"] and p95["x"] + p95["w"] == waits["x"]
+    circuit = panels["Circuit state by model"]
+    assert circuit["type"] == "state-timeline"
+    mappings = circuit["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert {value: mapping["text"] for value, mapping in mappings.items()} == {
+        "0": "closed", "1": "half-open", "2": "open"}
+
+
 def test_queries_use_only_contract_series() -> None:
     telemetry = ROOT.parent / "shared" / "TELEMETRY.md"
     if not telemetry.is_file():
         pytest.skip(f"{telemetry} is not beside the checkout")
     contract = telemetry.read_text()
+    # The wrapper's series and labels: README's "Resilience wrapper" table, until TELEMETRY.md lists them.
+    readme = (ROOT / "README.md").read_text().split("\n## Resilience wrapper (optional)\n", 1)[1]
     for name, board in _committed().items():
         for panel in _panels(board):
             for target in panel["targets"]:
@@ -120,4 +174,7 @@ def test_queries_use_only_contract_series() -> None:
                                           "anthropic_otel_ratelimit_resource")):
                         continue  # label names
                     base = re.sub(r"_(bucket|count|sum)$", "", series)
+                    if _needs_wrapper(panel) and base not in contract:
+                        assert f"`{series}`" in readme or f"`{base}_{{bucket,sum,count}}`" in readme, series
+                        continue
                     assert base in contract or series in PENDING_SERIES, (name, panel["title"], series)

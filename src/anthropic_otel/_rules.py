@@ -5,8 +5,9 @@ overrides any of them (`anthropic-otel rules --config FILE`). `render()` turns a
 that `alerts/` holds; the committed files are exactly `render(RulesConfig())`.
 
 Rule groups are built by the functions listed in `RECORDING_GROUPS` and `ALERT_GROUPS`, so a new family
-(say, the resilience wrapper's retries and breaker) is one more config section and one more builder.
-Series names are the Prometheus names of TELEMETRY.md, as both the Python exporter and the Collector write them.
+is one more config section and one more builder (as the resilience wrapper's `resilience` section was).
+Series names are the Prometheus names of TELEMETRY.md, as both the Python exporter and the Collector write them
+(the resilience wrapper's: README, "Resilience wrapper").
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ RATELIMIT_REMAINING = "anthropic_otel_ratelimit_remaining"
 RATELIMIT_LIMIT = "anthropic_otel_ratelimit_limit"
 BUDGET = "anthropic_otel_budget_usd"
 DURATION = "gen_ai_client_operation_duration_seconds"
+# the optional resilience wrapper (`anthropic_otel.resilience`); absent without it, so its alerts stay silent
+RETRIES = "anthropic_otel_resilience_retries_total"
+REJECTED = "anthropic_otel_resilience_rejected_total"
+FALLBACKS = "anthropic_otel_resilience_fallbacks_total"
+LIMITER_WAIT = "anthropic_otel_resilience_limiter_wait_seconds"
+STREAM_TIMEOUTS = "anthropic_otel_resilience_stream_timeouts_total"
+CIRCUIT_STATE = "anthropic_otel_resilience_circuit_state"
+CIRCUIT_TRANSITIONS = "anthropic_otel_resilience_circuit_transitions_total"
 
 MODEL = "gen_ai_request_model"
 STREAM = "gen_ai_request_stream"
@@ -39,6 +48,11 @@ ERROR_TYPE = "error_type"
 TOKEN_TYPE = "anthropic_otel_token_type"
 RESOURCE = "anthropic_otel_ratelimit_resource"
 PERIOD = "anthropic_otel_budget_period"
+REJECTION_REASON = "anthropic_otel_rejection_reason"
+FALLBACK_MODEL = "anthropic_otel_fallback_model"
+LIMITER_RESOURCE = "anthropic_otel_limiter_resource"
+STREAM_TIMEOUT = "anthropic_otel_stream_timeout"
+CIRCUIT_ENTERED = "anthropic_otel_circuit_state"
 
 RULES_FILE = "anthropic-otel.rules.yml"
 ALERTS_FILE = "anthropic-otel.alerts.yml"
@@ -168,6 +182,96 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class CircuitOpen:
+    """`AnthropicCircuitOpen`: a model's circuit breaker not closed (open, or half-open while it probes)."""
+
+    for_: str = field(default="2m", metadata=_help("how long the breaker must stay open or half-open"))
+    severity: str = "critical"
+
+
+@dataclass(frozen=True)
+class CircuitFlapping:
+    """`AnthropicCircuitFlapping`: a model's circuit breaker keeps opening and closing again."""
+
+    count: float = field(default=3, metadata=_help("times the breaker closed again (each after opening) in the window"))
+    window: str = "15m"
+    for_: str = "1m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class Retries:
+    """`AnthropicRetryRatioHigh`: the wrapper's retries as a share of the attempts sent (needs `instrument()`)."""
+
+    ratio: float = field(default=0.2, metadata=_help(
+        "retries / attempts (anthropic_otel_requests_total counts attempts), over rate_window"))
+    for_: str = "10m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class BudgetGuard:
+    """`AnthropicBudgetGuardRefusing`: the wrapper's `Budget` refused calls (nothing sent)."""
+
+    window: str = field(default="5m", metadata=_help("one refusal within this window fires"))
+    for_: str = "1m"
+    severity: str = "critical"
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """`AnthropicCallsRejected`: calls the wrapper refused without sending them, other than for the budget."""
+
+    count: float = field(default=30, metadata=_help("refused calls per model and reason within the window (0.1/s)"))
+    window: str = "5m"
+    for_: str = "5m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class LimiterWait:
+    """`AnthropicLimiterWaitHigh`: p95 of the time calls waited for a client-side limit (of the calls that waited)."""
+
+    p95_seconds: float = field(default=5.0, metadata=_help("p95 wait per model and limited resource above this fires"))
+    window: str = "5m"
+    for_: str = "10m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """`AnthropicServingFallback`: calls going to the fallback model (529 overloaded or an open breaker)."""
+
+    window: str = field(default="10m", metadata=_help("fallbacks in every window throughout the for: duration fire"))
+    for_: str = "10m"
+    severity: str = "info"
+
+
+@dataclass(frozen=True)
+class StreamTimeouts:
+    """`AnthropicStreamTimeouts`: streams cut at their idle or total deadline (`StreamTimeouts`)."""
+
+    count: float = field(default=5, metadata=_help("timed-out streams per model and kind within the window"))
+    window: str = "10m"
+    for_: str = "2m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class Resilience:
+    """The optional resilience wrapper's alerts (`anthropic_otel.resilience`); silent without the wrapper."""
+
+    circuit_open: CircuitOpen = field(default_factory=CircuitOpen)
+    circuit_flapping: CircuitFlapping = field(default_factory=CircuitFlapping)
+    retries: Retries = field(default_factory=Retries)
+    budget_guard: BudgetGuard = field(default_factory=BudgetGuard)
+    rejections: Rejections = field(default_factory=Rejections)
+    limiter_wait: LimiterWait = field(default_factory=LimiterWait)
+    fallback: Fallback = field(default_factory=Fallback)
+    stream_timeouts: StreamTimeouts = field(default_factory=StreamTimeouts)
+
+
+@dataclass(frozen=True)
 class RulesConfig:
     """Everything the rules depend on. Field `for_` is spelled `for` in config files."""
 
@@ -189,6 +293,7 @@ class RulesConfig:
     unpriced: Unpriced = field(default_factory=Unpriced)
     cache: Cache = field(default_factory=Cache)
     budget: Budget = field(default_factory=Budget)
+    resilience: Resilience = field(default_factory=Resilience)
 
 
 def _key(name: str) -> str:
@@ -307,6 +412,13 @@ def _requests_rate(config: RulesConfig, selector: str = "") -> str:
     return _agg(config, "sum", [MODEL], inner)
 
 
+def _counted(config: RulesConfig, labels: Sequence[str], series: str, selector: str, window: str) -> str:
+    """Events of a counter within `window`, summed by `labels`. A series born within the window (its first sample
+    already 1, with no earlier one for increase() to see) counts in full, so the first event is not lost."""
+    sel = f"{series}{{{selector}}}" if selector else series
+    return _agg(config, "sum", labels, f"\n  ({sel} unless {sel} offset {window})\n  or\n  increase({sel}[{window}])\n")
+
+
 def record_names(config: RulesConfig) -> dict[str, str]:
     """Names of the recorded series (their windows are part of the name, as in the monitoring mixins)."""
     w = config.rate_window
@@ -324,6 +436,7 @@ def record_names(config: RulesConfig) -> dict[str, str]:
         "spend_month": f"anthropic_otel:cost_usd:increase{b.month_window}",
         "burn_day": f"anthropic_otel:cost_usd:rate{b.burn_window_day}",
         "burn_month": f"anthropic_otel:cost_usd:rate{b.burn_window_month}",
+        "retries": f"model:anthropic_otel_resilience_retries:ratio_rate{w}",
     }
 
 
@@ -387,6 +500,15 @@ def spend_month_rules(config: RulesConfig) -> Group:
     b = config.budget
     return {"name": "anthropic-otel.spend-month.rules", "interval": b.month_interval, "rules": [
         _record(r["spend_month"], _agg(config, "sum", [], f"increase({COST}[{b.month_window}])")),
+    ]}
+
+
+def resilience_rules(config: RulesConfig) -> Group:
+    r = record_names(config)
+    retries = _agg(config, "sum", [MODEL], f"rate({RETRIES}[{config.rate_window}])")
+    return {"name": "anthropic-otel.resilience.rules", "rules": [
+        # With instrument(), anthropic_otel_requests_total counts every attempt the wrapper sends.
+        _record(r["retries"], f"{retries}\n/\n({_requests_rate(config)} > 0)"),
     ]}
 
 
@@ -533,9 +655,79 @@ def cost_alerts(config: RulesConfig) -> Group:
     return {"name": "anthropic-otel.cost", "rules": rules}
 
 
+def resilience_alerts(config: RulesConfig) -> Group:
+    r = record_names(config)
+    res = config.resilience
+    opened, flap, retry, guard = res.circuit_open, res.circuit_flapping, res.retries, res.budget_guard
+    rej, wait, fb, st = res.rejections, res.limiter_wait, res.fallback, res.stream_timeouts
+    reason = f"{{{{ $labels.{REJECTION_REASON} }}}}"
+    resource = f"{{{{ $labels.{LIMITER_RESOURCE} }}}}"
+    fallback = f"{{{{ $labels.{FALLBACK_MODEL} }}}}"
+    kind = f"{{{{ $labels.{STREAM_TIMEOUT} }}}}"
+    closes = _counted(config, [MODEL], CIRCUIT_TRANSITIONS, f'{CIRCUIT_ENTERED}="closed"', flap.window)
+    refused = _counted(config, [], REJECTED, f'{REJECTION_REASON}="budget"', guard.window)
+    rejected = _counted(config, [MODEL, REJECTION_REASON], REJECTED, f'{REJECTION_REASON}!="budget"', rej.window)
+    waits = _agg(config, "sum", [MODEL, LIMITER_RESOURCE, "le"], f"rate({LIMITER_WAIT}_bucket[{wait.window}])")
+    # Plain increase(): one fallback (a series born at 1) is not serving from the fallback model.
+    fallbacks = _agg(config, "sum", [MODEL, FALLBACK_MODEL], f"increase({FALLBACKS}[{fb.window}])")
+    timeouts = _counted(config, [MODEL, STREAM_TIMEOUT], STREAM_TIMEOUTS, "", st.window)
+    return {"name": "anthropic-otel.resilience", "rules": [
+        # Not closed rather than open (2): a failing half-open probe (1) between open spells would restart for:.
+        _alert(config, "AnthropicCircuitOpen", f"{_agg(config, 'max', [MODEL], CIRCUIT_STATE)} >= 1",
+               opened.for_, opened.severity,
+               f"The circuit breaker for {_M} is open.",
+               f"The resilience wrapper's circuit breaker for {_M} has not been closed for {opened.for_} (now "
+               "{{ $value }}: 2 open, 1 half-open and probing): calls to it fail at once with CircuitOpenError or "
+               "go to the fallback model."),
+        # Closes, not opens: every failed half-open probe re-opens the breaker, so a steady outage (which
+        # AnthropicCircuitOpen reports) counts many opens but no close.
+        _alert(config, "AnthropicCircuitFlapping", f"{closes} >= {_number(flap.count)}",
+               flap.for_, flap.severity,
+               f"The circuit breaker for {_M} keeps opening and closing.",
+               f"The resilience wrapper's circuit breaker for {_M} opened and closed again {{{{ $value | humanize }}}} "
+               f"times in the last {flap.window} (threshold {_number(flap.count)}): the model fails on and off, and "
+               "calls are refused in bursts."),
+        _alert(config, "AnthropicRetryRatioHigh",
+               f"(\n  {r['retries']} > {_number(retry.ratio)}\n)\nand\n(\n  {_enough_calls(config)}\n)",
+               retry.for_, retry.severity,
+               f"The resilience wrapper retries many calls to {_M}.",
+               f"{{{{ $value | humanizePercentage }}}} of the attempts sent to {_M} over the last {config.rate_window} "
+               f"were retries by the resilience wrapper (threshold {_number(retry.ratio * 100)}%); see "
+               "anthropic_otel_retry_reason on anthropic_otel_resilience_retries_total."),
+        _alert(config, "AnthropicBudgetGuardRefusing", f"{refused} > 0", guard.for_, guard.severity,
+               "The resilience wrapper's budget guard is refusing calls.",
+               f"{{{{ $value | humanize }}}} calls were refused by the resilience wrapper's Budget in the last "
+               f"{guard.window} (BudgetExceededError, nothing sent): the day's or month's spend, with the call's "
+               "worst-case cost reserved, does not fit its budget."),
+        _alert(config, "AnthropicCallsRejected", f"{rejected} > {_number(rej.count)}", rej.for_, rej.severity,
+               f"The resilience wrapper refuses calls to {_M} ({reason}).",
+               f"{{{{ $value | humanize }}}} calls to {_M} were refused without being sent in the last {rej.window}, "
+               f"reason {reason} (threshold {_number(rej.count)}): circuit_open is an open breaker, limit_timeout a "
+               "client-side limit that did not free up within max_wait."),
+        _alert(config, "AnthropicLimiterWaitHigh",
+               f"histogram_quantile(\n  0.95,\n  {waits}\n)\n> {_number(wait.p95_seconds)}",
+               wait.for_, wait.severity,
+               f"Calls to {_M} wait long for the {resource} limit.",
+               f"p95 of the time calls to {_M} waited for the client-side {resource} limit is "
+               f"{{{{ $value | humanizeDuration }}}} over the last {wait.window} (threshold "
+               f"{_number(wait.p95_seconds)}s, of the calls that waited)."),
+        _alert(config, "AnthropicServingFallback", f"{fallbacks} > 0", fb.for_, fb.severity,
+               f"Calls to {_M} go to the fallback model {fallback}.",
+               f"For {fb.for_}, calls to {_M} have been sent to {fallback} instead ({{{{ $value | humanize }}}} in "
+               f"the last {fb.window}), after a 529 overloaded or with the breaker open: their answers come from "
+               "another model."),
+        _alert(config, "AnthropicStreamTimeouts", f"{timeouts} > {_number(st.count)}", st.for_, st.severity,
+               f"Streams from {_M} time out ({kind}).",
+               f"{{{{ $value | humanize }}}} streams from {_M} were cut at their {kind} deadline in the last "
+               f"{st.window} (threshold {_number(st.count)}); their callers got StreamTimeoutError with the partial "
+               "text."),
+    ]}
+
+
 RECORDING_GROUPS: list[Callable[[RulesConfig], Group]] = [
-    requests_rules, latency_rules, cache_rules, spend_rules, spend_month_rules]
-ALERT_GROUPS: list[Callable[[RulesConfig], Group]] = [output_alerts, latency_alerts, error_alerts, cost_alerts]
+    requests_rules, latency_rules, cache_rules, spend_rules, spend_month_rules, resilience_rules]
+ALERT_GROUPS: list[Callable[[RulesConfig], Group]] = [
+    output_alerts, latency_alerts, error_alerts, cost_alerts, resilience_alerts]
 
 
 # -- rendering ------------------------------------------------------------------------------------
