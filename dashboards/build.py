@@ -41,30 +41,42 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
+from anthropic_otel._series import (
+    ACTIVE,
+    BUDGET,
+    CIRCUIT_STATE,
+    COST,
+    DURATION,
+    FALLBACKS,
+    LIMITER_WAIT,
+    REJECTED,
+    REQUESTS,
+    RETRIES,
+    STREAM_TIMEOUTS,
+    TOKENS,
+    UNPRICED,
+)
+from anthropic_otel._series import (
+    CACHE_SAVINGS as SAVINGS,
+)
+from anthropic_otel._series import (
+    CACHE_WRITE_PREMIUM as PREMIUM,
+)
+from anthropic_otel._series import (
+    RATELIMIT_LIMIT as LIMIT,
+)
+from anthropic_otel._series import (
+    RATELIMIT_REMAINING as REMAINING,
+)
+from anthropic_otel._series import (
+    TIME_TO_FIRST_CHUNK as TTFC,
+)
+
 HERE = Path(__file__).resolve().parent
 FEATURE_LABEL = "app_feature"  # instrument(metric_attributes=["app.feature"]) -> label app_feature
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAGS = ["anthropic", "anthropic-otel", "gen-ai"]
 
-REQUESTS = "anthropic_otel_requests_total"
-TOKENS = "anthropic_otel_tokens_total"
-COST = "anthropic_otel_cost_usd_total"
-SAVINGS = "anthropic_otel_cache_savings_usd_total"
-PREMIUM = "anthropic_otel_cache_write_premium_usd_total"
-UNPRICED = "anthropic_otel_unpriced_requests_total"
-ACTIVE = "anthropic_otel_requests_active"
-REMAINING = "anthropic_otel_ratelimit_remaining"
-LIMIT = "anthropic_otel_ratelimit_limit"
-BUDGET = "anthropic_otel_budget_usd"
-DURATION = "gen_ai_client_operation_duration_seconds"
-TTFC = "gen_ai_client_operation_time_to_first_chunk_seconds"
-# the optional resilience wrapper (README, "Resilience wrapper")
-RETRIES = "anthropic_otel_resilience_retries_total"
-REJECTED = "anthropic_otel_resilience_rejected_total"
-FALLBACKS = "anthropic_otel_resilience_fallbacks_total"
-LIMITER_WAIT = "anthropic_otel_resilience_limiter_wait_seconds"
-STREAM_TIMEOUTS = "anthropic_otel_resilience_stream_timeouts_total"
-CIRCUIT_STATE = "anthropic_otel_resilience_circuit_state"
 WRAPPER_DOCS = "https://github.com/anthropic-otel/anthropic-otel#resilience-wrapper-optional"
 
 SUCCEEDED = 'error_type="none"'

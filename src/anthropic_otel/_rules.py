@@ -22,37 +22,36 @@ from typing import Any
 
 import yaml
 
-# -- series and labels (TELEMETRY.md, "Metrics") -------------------------------------------------------
-
-REQUESTS = "anthropic_otel_requests_total"
-TOKENS = "anthropic_otel_tokens_total"
-COST = "anthropic_otel_cost_usd_total"
-UNPRICED = "anthropic_otel_unpriced_requests_total"
-RATELIMIT_REMAINING = "anthropic_otel_ratelimit_remaining"
-RATELIMIT_LIMIT = "anthropic_otel_ratelimit_limit"
-BUDGET = "anthropic_otel_budget_usd"
-DURATION = "gen_ai_client_operation_duration_seconds"
-# the optional resilience wrapper (`anthropic_otel.resilience`); absent without it, so its alerts stay silent
-RETRIES = "anthropic_otel_resilience_retries_total"
-REJECTED = "anthropic_otel_resilience_rejected_total"
-FALLBACKS = "anthropic_otel_resilience_fallbacks_total"
-LIMITER_WAIT = "anthropic_otel_resilience_limiter_wait_seconds"
-STREAM_TIMEOUTS = "anthropic_otel_resilience_stream_timeouts_total"
-CIRCUIT_STATE = "anthropic_otel_resilience_circuit_state"
-CIRCUIT_TRANSITIONS = "anthropic_otel_resilience_circuit_transitions_total"
-
-MODEL = "gen_ai_request_model"
-STREAM = "gen_ai_request_stream"
-STOP_REASON = "anthropic_stop_reason"
-ERROR_TYPE = "error_type"
-TOKEN_TYPE = "anthropic_otel_token_type"
-RESOURCE = "anthropic_otel_ratelimit_resource"
-PERIOD = "anthropic_otel_budget_period"
-REJECTION_REASON = "anthropic_otel_rejection_reason"
-FALLBACK_MODEL = "anthropic_otel_fallback_model"
-LIMITER_RESOURCE = "anthropic_otel_limiter_resource"
-STREAM_TIMEOUT = "anthropic_otel_stream_timeout"
-CIRCUIT_ENTERED = "anthropic_otel_circuit_state"
+# Series and label names: the contract's Prometheus names, defined once in `_series`.
+from ._series import (
+    BUDGET,
+    CIRCUIT_ENTERED,
+    CIRCUIT_STATE,
+    CIRCUIT_TRANSITIONS,
+    COST,
+    DURATION,
+    ERROR_TYPE,
+    FALLBACK_MODEL,
+    FALLBACKS,
+    LIMITER_RESOURCE,
+    LIMITER_WAIT,
+    MODEL,
+    PERIOD,
+    RATELIMIT_LIMIT,
+    RATELIMIT_REMAINING,
+    REJECTED,
+    REJECTION_REASON,
+    REQUESTS,
+    RESOURCE,
+    RETRIES,
+    STOP_REASON,
+    STREAM,
+    STREAM_TIMEOUT,
+    STREAM_TIMEOUTS,
+    TOKEN_TYPE,
+    TOKENS,
+    UNPRICED,
+)
 
 RULES_FILE = "anthropic-otel.rules.yml"
 ALERTS_FILE = "anthropic-otel.alerts.yml"

@@ -1,0 +1,63 @@
+"""The Prometheus names of the package's instruments and attributes, derived from `_names`.
+
+Both the Python Prometheus exporter and the Collector's default translation turn dots into `_`, append
+`_seconds` for unit `s` and `_total` to counters, and drop units in braces (TELEMETRY.md, "Metrics"). Alert
+rules and dashboards take their series and label names from here, so a renamed instrument renames them too.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from . import _names as n
+
+
+def _base(name: str) -> str:
+    return name.replace(".", "_")
+
+
+def _counter(name: str) -> str:
+    return _base(name) + "_total"
+
+
+def _seconds(name: str) -> str:
+    return _base(name) + "_seconds"
+
+
+# Series.
+REQUESTS: Final = _counter(n.M_REQUESTS)
+TOKENS: Final = _counter(n.M_TOKENS)
+COST: Final = _counter(n.M_COST)
+CACHE_SAVINGS: Final = _counter(n.M_CACHE_SAVINGS)
+CACHE_WRITE_PREMIUM: Final = _counter(n.M_CACHE_WRITE_PREMIUM)
+UNPRICED: Final = _counter(n.M_UNPRICED)
+ACTIVE: Final = _base(n.M_ACTIVE)
+RATELIMIT_REMAINING: Final = _base(n.M_RATELIMIT_REMAINING)
+RATELIMIT_LIMIT: Final = _base(n.M_RATELIMIT_LIMIT)
+BUDGET: Final = _base(n.M_BUDGET)
+DURATION: Final = _seconds(n.M_OPERATION_DURATION)
+TIME_TO_FIRST_CHUNK: Final = _seconds(n.M_TIME_TO_FIRST_CHUNK)
+TOKEN_USAGE: Final = _base(n.M_TOKEN_USAGE)
+# The optional resilience wrapper.
+RETRIES: Final = _counter(n.M_RESILIENCE_RETRIES)
+REJECTED: Final = _counter(n.M_RESILIENCE_REJECTED)
+FALLBACKS: Final = _counter(n.M_RESILIENCE_FALLBACKS)
+LIMITER_WAIT: Final = _seconds(n.M_RESILIENCE_LIMITER_WAIT)
+STREAM_TIMEOUTS: Final = _counter(n.M_RESILIENCE_STREAM_TIMEOUTS)
+CIRCUIT_STATE: Final = _base(n.M_RESILIENCE_CIRCUIT_STATE)
+CIRCUIT_TRANSITIONS: Final = _counter(n.M_RESILIENCE_CIRCUIT_TRANSITIONS)
+
+# Labels.
+MODEL: Final = _base(n.GEN_AI_REQUEST_MODEL)
+STREAM: Final = _base(n.GEN_AI_REQUEST_STREAM)
+STOP_REASON: Final = _base(n.ANTHROPIC_STOP_REASON)
+ERROR_TYPE: Final = _base(n.ERROR_TYPE)
+TOKEN_TYPE: Final = _base(n.TOKEN_TYPE)
+RESOURCE: Final = _base(n.RATELIMIT_RESOURCE)
+PERIOD: Final = _base(n.BUDGET_PERIOD)
+RETRY_REASON: Final = _base(n.RETRY_REASON)
+REJECTION_REASON: Final = _base(n.REJECTION_REASON)
+FALLBACK_MODEL: Final = _base(n.FALLBACK_MODEL)
+LIMITER_RESOURCE: Final = _base(n.LIMITER_RESOURCE)
+STREAM_TIMEOUT: Final = _base(n.STREAM_TIMEOUT)
+CIRCUIT_ENTERED: Final = _base(n.CIRCUIT_STATE)
