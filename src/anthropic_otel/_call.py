@@ -111,6 +111,10 @@ class Telemetry:
         return self.tracer.start_span(span_name, kind=SpanKind.CLIENT, attributes=attrs)
 
 
+_SAMPLING = (("temperature", n.GEN_AI_REQUEST_TEMPERATURE), ("top_p", n.GEN_AI_REQUEST_TOP_P),
+             ("top_k", n.GEN_AI_REQUEST_TOP_K))
+
+
 def _request_attributes(attributes: dict[str, Any], kwargs: Mapping[str, Any], stream: bool) -> None:
     attributes[n.GEN_AI_REQUEST_STREAM] = stream
     value = kwargs.get("max_tokens")
@@ -120,8 +124,9 @@ def _request_attributes(attributes: dict[str, Any], kwargs: Mapping[str, Any], s
     if isinstance(value, list | tuple) and value:
         attributes[n.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(v) for v in value]
     extra = kwargs.get("extra_body")
-    for key, attribute in (("temperature", n.GEN_AI_REQUEST_TEMPERATURE), ("top_p", n.GEN_AI_REQUEST_TOP_P),
-                           ("top_k", n.GEN_AI_REQUEST_TOP_K)):
+    if extra is None and "temperature" not in kwargs and "top_p" not in kwargs and "top_k" not in kwargs:
+        return  # the common call: no sampling parameters to look at
+    for key, attribute in _SAMPLING:
         value = kwargs.get(key)
         if value is None and isinstance(extra, Mapping):
             value = extra.get(key)

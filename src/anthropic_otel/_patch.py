@@ -205,6 +205,10 @@ def _async_call_wrapper(tel: Telemetry, operation: str, stream_cls: type, async_
     return wrapper
 
 
+# Manager class -> the instance attribute holding the request `__enter__` will send (None: not found).
+_API_REQUEST: dict[type, str | None] = {}
+
+
 def _stream_manager_wrapper(tel: Telemetry, stream_cls: type, async_stream_cls: type) -> Any:
     """`messages.stream()` returns a manager that sends the request in `__enter__`, bypassing `create`.
 
@@ -214,7 +218,10 @@ def _stream_manager_wrapper(tel: Telemetry, stream_cls: type, async_stream_cls: 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         manager = wrapped(*args, **kwargs)
         try:
-            attribute = next((name for name in vars(manager) if name.endswith("__api_request")), None)
+            attribute = _API_REQUEST.get(type(manager), "")
+            if attribute == "":  # first manager of this class: find its (name-mangled) pending request
+                attribute = next((name for name in vars(manager) if name.endswith("__api_request")), None)
+                _API_REQUEST[type(manager)] = attribute
             if attribute is None:
                 return manager
             request = getattr(manager, attribute)

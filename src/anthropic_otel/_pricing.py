@@ -63,7 +63,8 @@ class Cost:
     over it; neither is part of `total`. `net_cache_savings` is the first minus the second.
     """
 
-    __slots__ = ("cache_read", "cache_savings", "cache_write", "input", "output", "web_search", "write_premium")
+    __slots__ = ("cache_read", "cache_savings", "cache_write", "input", "output", "total", "web_search",
+                 "write_premium")
 
     def __init__(
         self,
@@ -82,10 +83,7 @@ class Cost:
         self.web_search = web_search
         self.cache_savings = cache_savings
         self.write_premium = write_premium
-
-    @property
-    def total(self) -> Decimal:
-        return self.input + self.output + self.cache_read + self.cache_write + self.web_search
+        self.total: Decimal = input + output + cache_read + cache_write + web_search  # summed once, read often
 
     @property
     def net_cache_savings(self) -> Decimal:
