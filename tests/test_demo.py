@@ -101,3 +101,18 @@ def test_live_display_on_a_terminal() -> None:
     assert process.returncode == 0
     assert screen.count("anthropic-otel demo (live)") >= 2  # redrawn while running
     assert "\x1b[" in screen and "Summary by model and feature" in screen
+
+
+def test_live_mode_needs_a_key_and_states_its_cost_bound() -> None:
+    import os
+
+    from anthropic_otel.demo import _LIVE_CALLS, _live_estimate
+
+    cli = Path(sys.executable).with_name("anthropic-otel")
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    done = subprocess.run([str(cli), "demo", "--live", "--duration", "5", "--prometheus-port", "0"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2 and "needs ANTHROPIC_API_KEY" in done.stderr
+    # The bound shown before a live run: a dozen small Haiku calls stay under ten cents.
+    estimate = _live_estimate()
+    assert 0 < estimate < 0.10 and _LIVE_CALLS == 12

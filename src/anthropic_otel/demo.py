@@ -385,20 +385,20 @@ def _providers(prometheus_port: int, out: TextIO) -> None:
 
 
 def _live_estimate() -> Decimal:
-    """The most the live workload can cost: one 1-hour cache write, then every call reading it, all output."""
+    """The most the live workload can cost: every third call carries the cached system prompt (priced as a
+    1-hour cache write, as if it always missed), the others a short question; all produce `max_tokens`."""
     from ._pricing import Pricer
     from ._usage import Usage
 
     pricer = Pricer()
     system = len(_SYSTEM_TEXT) // 4 + 50
-    write = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=50, cache_write=system, cache_write_1h=system,
-                                                        output_tokens=_LIVE_MAX_TOKENS))
-    read = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=50, cache_read=system,
-                                                       output_tokens=_LIVE_MAX_TOKENS))
-    plain = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=system + 50, output_tokens=_LIVE_MAX_TOKENS))
-    if write is None or read is None or plain is None:
+    cached = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=50, cache_write=system, cache_write_1h=system,
+                                                         output_tokens=_LIVE_MAX_TOKENS))
+    plain = pricer.cost(_LIVE_MODEL, "anthropic", Usage(input_tokens=50, output_tokens=_LIVE_MAX_TOKENS))
+    if cached is None or plain is None:
         return Decimal("NaN")
-    return 2 * write.total + _LIVE_CALLS * max(read.total, plain.total)
+    with_system = -(-_LIVE_CALLS // 3)
+    return with_system * cached.total + (_LIVE_CALLS - with_system) * plain.total
 
 
 def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, workers: int = 4,
