@@ -58,8 +58,8 @@ def components() -> list[tuple[str, str]]:
     from opentelemetry.trace import SpanKind
 
     import anthropic_otel
-    from anthropic_otel import _names as n
-    from anthropic_otel._instrumentor import AnthropicInstrumentor
+    from anthropic_otel.instrumentation.instrumentor import AnthropicInstrumentor
+    from anthropic_otel.telemetry import names as n
 
     telemetry = overhead.Telemetry()
     # a message and stream events parsed by the SDK itself, before any instrumentation
@@ -113,7 +113,7 @@ def components() -> list[tuple[str, str]]:
     piece("OTel SDK: one histogram record (5 attrs, a new dict each time)",
           lambda: histogram.record(0.5, dict(hist_attrs)))
 
-    from anthropic_otel._usage import Usage
+    from anthropic_otel.cost.usage import Usage
 
     piece("anthropic-otel: Usage.of(message.usage)", lambda: Usage.of(message.usage))
     usage = Usage.of(message.usage)
@@ -145,7 +145,7 @@ def components() -> list[tuple[str, str]]:
 
     piece("anthropic-otel: Telemetry.begin (attributes, start_span, key, started) + bare span end", begin_only)
 
-    from anthropic_otel._streams import StreamProxy
+    from anthropic_otel.instrumentation.streams import StreamProxy
 
     class FakeStream:
         """A `Stream` stand-in that yields already parsed events again: no HTTP, no SSE parsing."""
@@ -186,8 +186,8 @@ def breakdown(calls: int = 20000) -> str:
     import pstats
 
     import anthropic_otel
-    from anthropic_otel import _names as n
-    from anthropic_otel._instrumentor import AnthropicInstrumentor
+    from anthropic_otel.instrumentation.instrumentor import AnthropicInstrumentor
+    from anthropic_otel.telemetry import names as n
 
     telemetry = overhead.Telemetry()
     message = overhead.make_client("json", overhead.LONG).messages.create(**overhead.REQUEST)

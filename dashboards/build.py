@@ -41,7 +41,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from anthropic_otel._series import (
+from anthropic_otel.telemetry.series import (
     ACTIVE,
     BUDGET,
     CIRCUIT_STATE,
@@ -56,19 +56,19 @@ from anthropic_otel._series import (
     TOKENS,
     UNPRICED,
 )
-from anthropic_otel._series import (
+from anthropic_otel.telemetry.series import (
     CACHE_SAVINGS as SAVINGS,
 )
-from anthropic_otel._series import (
+from anthropic_otel.telemetry.series import (
     CACHE_WRITE_PREMIUM as PREMIUM,
 )
-from anthropic_otel._series import (
+from anthropic_otel.telemetry.series import (
     RATELIMIT_LIMIT as LIMIT,
 )
-from anthropic_otel._series import (
+from anthropic_otel.telemetry.series import (
     RATELIMIT_REMAINING as REMAINING,
 )
-from anthropic_otel._series import (
+from anthropic_otel.telemetry.series import (
     TIME_TO_FIRST_CHUNK as TTFC,
 )
 

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import anthropic_otel
-from anthropic_otel import _faults
+from anthropic_otel.telemetry import faults as _faults
 from anthropic_otel.testing import FakeAnthropicServer
 
 API_KEY = "sk-ant-test-secret-key-0123456789"

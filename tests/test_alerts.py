@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from _tools import ROOT, tool, tool_env
-from anthropic_otel import _rules, cli
+from anthropic_otel import cli
+from anthropic_otel.ops import rules as _rules
 
 ALERTS = ROOT / "alerts"
 TESTS = sorted((ALERTS / "tests").glob("*.test.yml"))

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from _tools import ROOT, tool, tool_env
-from anthropic_otel import _rules
+from anthropic_otel.ops import rules as _rules
 
 COMPOSE = ROOT / "docker-compose.otel.yml"
 DEPLOY = ROOT / "deploy"

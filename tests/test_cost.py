@@ -19,10 +19,10 @@ import anthropic
 import pytest
 
 import anthropic_otel
-from anthropic_otel._pricing import PriceOverride, Pricer, canonical_model, check_overrides
-from anthropic_otel._spend import Ledger
-from anthropic_otel._usage import Usage
 from anthropic_otel.cli import main as cli_main
+from anthropic_otel.cost.pricing import PriceOverride, Pricer, canonical_model, check_overrides
+from anthropic_otel.cost.spend import Ledger
+from anthropic_otel.cost.usage import Usage
 from anthropic_otel.testing import FakeAnthropicServer
 from conftest import MODEL, Otel, ask, make_otel
 

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from _tools import ROOT, tool, tool_env
-from anthropic_otel import _rules
+from anthropic_otel.ops import rules as _rules
 
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 WORKLOAD = ROOT / "tests" / "apps" / "alert_workload.py"

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import anthropic_otel
-from anthropic_otel import _faults
-from anthropic_otel._pricing import Pricer
+from anthropic_otel.cost.pricing import Pricer
+from anthropic_otel.telemetry import faults as _faults
 from anthropic_otel.testing import FakeAnthropicServer
 from conftest import API_KEY, Otel, ask, make_otel
 

@@ -231,8 +231,8 @@ def test_closing_a_stream_early_releases_its_concurrency_slot(client: anthropic.
 
 def test_a_stream_settles_the_budget_with_its_real_cost(client: anthropic.Anthropic,
                                                         fake: FakeAnthropicServer) -> None:
-    from anthropic_otel._pricing import Pricer
-    from anthropic_otel._usage import Usage
+    from anthropic_otel.cost.pricing import Pricer
+    from anthropic_otel.cost.usage import Usage
     from anthropic_otel.resilience import Budget, Policy
 
     policy = Policy(budget=Budget(day=1.0, month=10.0))

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import anthropic_otel
-from anthropic_otel import _faults
-from anthropic_otel._streams import StreamProxy
+from anthropic_otel.instrumentation.streams import StreamProxy
+from anthropic_otel.telemetry import faults as _faults
 from conftest import make_otel
 
 counts = st.integers(min_value=0, max_value=2_000_000)

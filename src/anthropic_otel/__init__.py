@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._content import ContentMode
-from ._context import attributes
-from ._instrumentor import AnthropicInstrumentor
-from ._spend import Spend
+from .cost.spend import Spend
+from .instrumentation.content import ContentMode
+from .instrumentation.context import attributes
+from .instrumentation.instrumentor import AnthropicInstrumentor
 from .version import __version__
 
 __all__ = ["AnthropicInstrumentor", "ContentMode", "Spend", "__version__", "attributes", "instrument", "resilient",

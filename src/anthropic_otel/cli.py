@@ -45,7 +45,7 @@ def _prices(models: list[str], provider: str, prices_file: str | None, out: Text
     """`anthropic-otel prices`: what the cost numbers rest on."""
     import os
 
-    from ._pricing import Pricer, check_overrides, data_source
+    from .cost.pricing import Pricer, check_overrides, data_source
 
     try:
         overrides = check_overrides(None, prices_file)
@@ -86,8 +86,8 @@ def _prices(models: list[str], provider: str, prices_file: str | None, out: Text
 
 
 def _rules(config_file: str | None, output: str, check: bool, print_config: bool, out: TextIO) -> int:
-    """`anthropic-otel rules`: the rule files for a config (see `_rules.py`)."""
-    from . import _rules as rules
+    """`anthropic-otel rules`: the rule files for a config (see `anthropic_otel.ops.rules`)."""
+    from .ops import rules as rules
 
     try:
         config = rules.load_config(config_file)

@@ -364,7 +364,7 @@ def _providers(prometheus_port: int, out: TextIO) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from ._setup import _otlp_exporter, prometheus_reader
+    from .telemetry.setup import _otlp_exporter, prometheus_reader
 
     os.environ.setdefault("OTEL_SERVICE_NAME", "anthropic-otel-demo")
     resource = Resource.create()
@@ -387,8 +387,8 @@ def _providers(prometheus_port: int, out: TextIO) -> None:
 def _live_estimate() -> Decimal:
     """The most the live workload can cost: every third call carries the cached system prompt (priced as a
     1-hour cache write, as if it always missed), the others a short question; all produce `max_tokens`."""
-    from ._pricing import Pricer
-    from ._usage import Usage
+    from .cost.pricing import Pricer
+    from .cost.usage import Usage
 
     pricer = Pricer()
     system = len(_SYSTEM_TEXT) // 4 + 50
@@ -481,7 +481,7 @@ def would_fire(collector: Collector) -> list[str]:
     Judged on the whole run per model, without the `for:` durations (a demo is shorter than most of them);
     the alerts that compare against a baseline of a day (latency spike, cache collapse) are not judged.
     """
-    from ._rules import RulesConfig
+    from .ops.rules import RulesConfig
 
     config = RulesConfig()
     fired: list[str] = []

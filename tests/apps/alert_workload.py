@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     from opentelemetry.sdk.resources import Resource
 
     import anthropic_otel
-    from anthropic_otel._setup import prometheus_reader
+    from anthropic_otel.telemetry.setup import prometheus_reader
     from anthropic_otel.testing import FakeAnthropicServer
 
     provider = MeterProvider(resource=Resource.create({"service.name": "alert-workload"}),

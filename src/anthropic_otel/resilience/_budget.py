@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, Final
 
-from .._pricing import Pricer
-from .._spend import PERIODS, Ledger
-from .._usage import Usage
+from ..cost.pricing import Pricer
+from ..cost.spend import PERIODS, Ledger
+from ..cost.usage import Usage
 from ._config import Budget
 from ._errors import BudgetExceededError
 from ._limiter import estimate_input_tokens

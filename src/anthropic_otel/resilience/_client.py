@@ -9,7 +9,7 @@ import anthropic
 import wrapt
 from anthropic._base_client import AsyncAPIClient
 
-from .. import _names as n
+from ..telemetry import names as n
 from ._engine import Engine
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from .. import _names as n
-from .._pricing import Pricer
-from .._usage import Usage
+from ..cost.pricing import Pricer
+from ..cost.usage import Usage
+from ..telemetry import names as n
 from ._breaker import Breakers
 from ._budget import BudgetGuard, Reservation
 from ._classify import is_failure, is_overloaded, retry_after, retry_reason

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from anthropic import Middleware
 
-from .._context import current as current_attributes
-from .._usage import Usage
+from ..cost.usage import Usage
+from ..instrumentation.context import current as current_attributes
 from ._config import Limits
 from ._errors import LimitTimeoutError
 from ._slots import Slots

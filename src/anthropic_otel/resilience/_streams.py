@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx2
 import wrapt
 
-from .._usage import Usage
+from ..cost.usage import Usage
 from ._errors import StreamTimeoutError
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
-from .. import _names as n
-from .._call import error_type
+from ..instrumentation.call import error_type
+from ..telemetry import names as n
 from ..version import __version__
 from ._breaker import STATE_VALUE
 

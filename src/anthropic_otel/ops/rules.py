@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-# Series and label names: the contract's Prometheus names, defined once in `_series`.
-from ._series import (
+# Series and label names: the contract's Prometheus names, defined once in `anthropic_otel.telemetry.series`.
+from ..telemetry.series import (
     BUDGET,
     CIRCUIT_ENTERED,
     CIRCUIT_STATE,

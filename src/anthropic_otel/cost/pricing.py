@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from ._usage import Usage
+from .usage import Usage
 
 _log = logging.getLogger("anthropic_otel")
 

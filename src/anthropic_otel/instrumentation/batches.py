@@ -14,11 +14,11 @@ from typing import Any
 
 import wrapt
 
-from . import _faults
-from . import _names as n
-from ._call import Telemetry, _server
-from ._context import current as current_attributes
-from ._usage import Usage
+from ..cost.usage import Usage
+from ..telemetry import faults as _faults
+from ..telemetry import names as n
+from .call import Telemetry, _server
+from .context import current as current_attributes
 
 _REMEMBERED_BATCHES = 256
 

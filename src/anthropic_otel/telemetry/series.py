@@ -1,4 +1,4 @@
-"""The Prometheus names of the package's instruments and attributes, derived from `_names`.
+"""The Prometheus names of the package's instruments and attributes, derived from `telemetry.names`.
 
 Both the Python Prometheus exporter and the Collector's default translation turn dots into `_`, append
 `_seconds` for unit `s` and `_total` to counters, and drop units in braces (TELEMETRY.md, "Metrics"). Alert
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import _names as n
+from . import names as n
 
 
 def _base(name: str) -> str:

@@ -15,9 +15,9 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from . import _names as n
-from ._pricing import Cost
-from ._usage import Usage
+from ..cost.pricing import Cost
+from ..cost.usage import Usage
+from ..telemetry import names as n
 
 # (operation, provider, model, server.address, *metric attribute values)
 CommonKey = tuple[str, ...]

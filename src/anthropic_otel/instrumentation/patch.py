@@ -13,11 +13,11 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Status, StatusCode
 
-from . import _faults
-from . import _names as n
-from ._batches import counted_results
-from ._call import CURRENT_CALL, Call, Telemetry, error_type
-from ._streams import AsyncStreamProxy, StreamProxy
+from ..telemetry import faults as _faults
+from ..telemetry import names as n
+from .batches import counted_results
+from .call import CURRENT_CALL, Call, Telemetry, error_type
+from .streams import AsyncStreamProxy, StreamProxy
 
 _MESSAGES = ("create", "parse", "count_tokens", "stream")
 _BATCHES = ("create", "retrieve", "list", "delete", "cancel", "results")

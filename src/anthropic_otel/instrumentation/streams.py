@@ -19,9 +19,9 @@ from typing import Any
 
 import wrapt
 
-from . import _faults
-from ._call import Call
-from ._content import ContentMode
+from ..telemetry import faults as _faults
+from .call import Call
+from .content import ContentMode
 
 
 def _accumulator() -> Any:

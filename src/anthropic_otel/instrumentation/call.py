@@ -12,14 +12,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from . import _faults
-from . import _names as n
-from ._content import ContentMode, request_content, response_content
-from ._context import current as current_attributes
-from ._metrics import CommonKey, Metrics
-from ._pricing import Cost, Pricer
-from ._spend import Ledger
-from ._usage import Usage
+from ..cost.pricing import Cost, Pricer
+from ..cost.spend import Ledger
+from ..cost.usage import Usage
+from ..telemetry import faults as _faults
+from ..telemetry import names as n
+from .content import ContentMode, request_content, response_content
+from .context import current as current_attributes
+from .metrics import CommonKey, Metrics
 
 _request_log = logging.getLogger(n.REQUEST_LOGGER)
 

@@ -10,15 +10,15 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import _names as n
-from ._call import Telemetry
-from ._content import content_mode
-from ._metrics import Metrics
-from ._patch import Patcher
-from ._pricing import Pricer, check_overrides
-from ._setup import meter_provider_from_env, tracer_provider_from_env
-from ._spend import Ledger
-from .version import __version__
+from ..cost.pricing import Pricer, check_overrides
+from ..cost.spend import Ledger
+from ..telemetry import names as n
+from ..telemetry.setup import meter_provider_from_env, tracer_provider_from_env
+from ..version import __version__
+from .call import Telemetry
+from .content import content_mode
+from .metrics import Metrics
+from .patch import Patcher
 
 DEFAULT_METRIC_ATTRIBUTE_LIMIT = 100
 

@@ -1,0 +1,4 @@
+"""Operations assets: Prometheus rule configuration and rendering.
+
+Imports `telemetry`.
+"""
