@@ -22,6 +22,7 @@ from .rule import Group, Rule, alert, enough_calls, record, record_names
 
 
 def requests_rules(config: RulesConfig) -> Group:
+    """Calls per second, and the error and max_tokens-truncation ratios the alerts compare."""
     r = record_names(config)
     every = requests_rate(config)
     failed = requests_rate(config, ne(ERROR_TYPE, "none"))
@@ -35,6 +36,7 @@ def requests_rules(config: RulesConfig) -> Group:
 
 
 def latency_rules(config: RulesConfig) -> Group:
+    """p99 of successful calls per model and stream flag, and its one-day median as the spike baseline."""
     r = record_names(config)
     successful = select(DURATION + "_bucket", eq(ERROR_TYPE, ""))
     buckets = agg(config, "sum", [MODEL, STREAM, "le"], f"rate({successful}[{config.rate_window}])")
@@ -48,6 +50,7 @@ def latency_rules(config: RulesConfig) -> Group:
 # -- alerting rules -------------------------------------------------------------------------------
 
 def output_alerts(config: RulesConfig) -> Group:
+    """Answers cut off by `max_tokens`."""
     r = record_names(config)
     t = config.truncation
     return {"name": "anthropic-otel.outputs", "rules": [
@@ -62,6 +65,7 @@ def output_alerts(config: RulesConfig) -> Group:
 
 
 def latency_alerts(config: RulesConfig) -> Group:
+    """p99 latency above an absolute bound, and far above its own baseline."""
     r = record_names(config)
     lat = config.latency
     spike = config.latency_spike
@@ -90,6 +94,7 @@ def latency_alerts(config: RulesConfig) -> Group:
 
 
 def error_alerts(config: RulesConfig) -> Group:
+    """Failed calls: their ratio, 429 and 529 bursts, and little rate-limit headroom left."""
     r = record_names(config)
     e = config.errors
     h = config.headroom

@@ -12,6 +12,7 @@ from .rule import Group, Rule, alert, record, record_names
 
 
 def cache_rules(config: RulesConfig) -> Group:
+    """The prompt-cache hit ratio (cache reads / all input tokens) and its average as the baseline."""
     r = record_names(config)
     read = agg(config, "sum", [MODEL], f"rate({select(TOKENS, eq(TOKEN_TYPE, 'cache_read'))}[{config.rate_window}])")
     inputs = select(TOKENS, matches(TOKEN_TYPE, "input|cache_read|cache_write"))
@@ -23,6 +24,7 @@ def cache_rules(config: RulesConfig) -> Group:
 
 
 def spend_rules(config: RulesConfig) -> Group:
+    """Spend over the rolling day, the burn rates, and the budgets."""
     r = record_names(config)
     b = config.budget
     return {"name": "anthropic-otel.spend.rules", "rules": [
@@ -34,6 +36,7 @@ def spend_rules(config: RulesConfig) -> Group:
 
 
 def spend_month_rules(config: RulesConfig) -> Group:
+    """Spend over the rolling month, in its own group: a 30-day window is evaluated less often."""
     r = record_names(config)
     b = config.budget
     return {"name": "anthropic-otel.spend-month.rules", "interval": b.month_interval, "rules": [
@@ -44,6 +47,7 @@ def spend_month_rules(config: RulesConfig) -> Group:
 # -- alerting rules -------------------------------------------------------------------------------
 
 def cost_alerts(config: RulesConfig) -> Group:
+    """Budgets exceeded or on course to be, unpriced calls, a collapsed cache hit ratio."""
     r = record_names(config)
     b = config.budget
     u = config.unpriced

@@ -27,6 +27,7 @@ from .rule import Group, alert, enough_calls, record, record_names
 
 
 def resilience_rules(config: RulesConfig) -> Group:
+    """The wrapper's retries as a share of the attempts sent."""
     r = record_names(config)
     retries = agg(config, "sum", [MODEL], f"rate({RETRIES}[{config.rate_window}])")
     return {"name": "anthropic-otel.resilience.rules", "rules": [
@@ -36,6 +37,7 @@ def resilience_rules(config: RulesConfig) -> Group:
 
 
 def resilience_alerts(config: RulesConfig) -> Group:
+    """Open or flapping breakers, retries, refusals, limiter waits, fallbacks, stream timeouts."""
     r = record_names(config)
     res = config.resilience
     opened, flap, retry, guard = res.circuit_open, res.circuit_flapping, res.retries, res.budget_guard
