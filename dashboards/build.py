@@ -4,7 +4,7 @@
     python dashboards/build.py --feature-label team   # your own metric attribute instead of app.feature
 
 The committed JSON must equal what this script generates (tests/test_dashboards.py checks it). Queries use the
-raw series of TELEMETRY.md, so the dashboards work without the recording rules. Every panel filters on the
+raw series of docs/telemetry.md, so the dashboards work without the recording rules. Every panel filters on the
 `$model` and `$feature` variables (`.*` for All; a series without the feature label matches too) and reads from
 the `${datasource}` variable. Rows are built by the functions in OVERVIEW_ROWS / COST_ROWS, so a new row is one
 more function.

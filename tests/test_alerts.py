@@ -13,6 +13,7 @@ import yaml
 from _tools import ROOT, tool, tool_env
 from anthropic_otel import cli
 from anthropic_otel.ops import rules as _rules
+from anthropic_otel.telemetry import series
 
 ALERTS = ROOT / "alerts"
 TESTS = sorted((ALERTS / "tests").glob("*.test.yml"))
@@ -192,11 +193,11 @@ def test_resilience_rules_read_the_series_and_labels_the_wrapper_exports() -> No
     labels = set(re.findall(r"[{,](\w+)=", exported))
     text = "\n".join(yaml.safe_dump(build(_rules.RulesConfig())) for build in (_rules.resilience_rules,
                                                                            _rules.resilience_alerts))
-    used = set(re.findall(r"(?<![\w:])anthropic_otel_\w+", text)) - {_rules.REQUESTS}
+    used = set(re.findall(r"(?<![\w:])anthropic_otel_\w+", text)) - {series.REQUESTS}
     assert {name for name in used if name.startswith("anthropic_otel_resilience_")} <= names, (used, names)
     assert {name for name in used if not name.startswith("anthropic_otel_resilience_")} <= labels, (used, labels)
-    assert {_rules.RETRIES, _rules.REJECTED, _rules.FALLBACKS, f"{_rules.LIMITER_WAIT}_bucket", _rules.STREAM_TIMEOUTS,
-            _rules.CIRCUIT_STATE, _rules.CIRCUIT_TRANSITIONS} <= names
+    assert {series.RETRIES, series.REJECTED, series.FALLBACKS, f"{series.LIMITER_WAIT}_bucket", series.STREAM_TIMEOUTS,
+            series.CIRCUIT_STATE, series.CIRCUIT_TRANSITIONS} <= names
 
 
 def test_promtool_check_rules() -> None:
@@ -298,3 +299,27 @@ def test_example_inhibition_names_real_alerts_and_labels() -> None:
     for name in ("AnthropicCircuitOpen", "AnthropicRetryRatioHigh", "AnthropicCircuitFlapping",
                  "AnthropicCallsRejected"):
         assert fired[name].get("gen_ai_request_model"), name
+
+
+# -- the builders ---------------------------------------------------------------------------------
+
+def test_annotation_templates_are_built_not_escaped_by_hand() -> None:
+    from anthropic_otel.ops.rules import promql
+
+    assert promql.value("humanizePercentage") == "{{ $value | humanizePercentage }}"
+    assert promql.value() == "{{ $value }}"
+    assert promql.label("gen_ai_request_model") == "{{ $labels.gen_ai_request_model }}"
+    for rule in _alert_rules(_rules.config_from_mapping({"group_by": ["job"]})):
+        for text in rule["annotations"].values():
+            # Every template action is whole: `{{ ... }}`, never a stray or doubled brace from an f-string.
+            assert "{{{" not in text and "}}}" not in text, (rule["alert"], text)
+            assert re.sub(r"\{\{ \$(value|labels\.\w+)( \| \w+)? \}\}", "", text).count("{") == 0, (rule["alert"], text)
+
+
+def test_rule_config_class_names_do_not_collide_with_the_wrappers_runtime_classes() -> None:
+    resilience = pytest.importorskip("anthropic_otel.resilience", reason="pip install -e '.[resilience]'")
+    assert set(_rules.__all__) & set(resilience.__all__) == set()
+    # The config file keeps its keys.
+    assert _rules.config_from_mapping({"budget": {"burn_factor": 2}}).budget == _rules.BudgetThresholds(burn_factor=2)
+    stream_timeouts = _rules.config_from_mapping({"resilience": {"stream_timeouts": {"count": 1}}})
+    assert stream_timeouts.resilience.stream_timeouts == _rules.StreamTimeoutThresholds(count=1)

@@ -1,4 +1,4 @@
-"""Telemetry leaves the process with the contract's names (TELEMETRY.md), configured only through `OTEL_*`.
+"""Telemetry leaves the process with the contract's names (docs/telemetry.md), configured only through `OTEL_*`.
 
 Each test runs `tests/apps/workload.py` in a subprocess whose environment is the only configuration:
 

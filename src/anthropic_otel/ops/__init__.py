@@ -1,4 +1,4 @@
-"""Operations assets: Prometheus rule configuration and rendering.
+"""Operations assets: Prometheus recording and alerting rules (`ops.rules`), rendered from a config.
 
-Imports `telemetry`.
+Imports `telemetry` (series names); see docs/architecture.md.
 """

@@ -1,8 +1,9 @@
 """Every telemetry name the package emits, defined once.
 
-The telemetry contract (TELEMETRY.md) is the source of these names; alert rules, dashboards and tests
-depend on them. `gen_ai.*` names are plain literals because the semantic-conventions package marks its
-`gen_ai` constants deprecated ("moved").
+The telemetry contract, docs/telemetry.md, documents every one of these names (tests/test_contract.py fails
+on a name added here until it has its row there); alert rules, dashboards and tests depend on them.
+`gen_ai.*` names are plain literals because the semantic-conventions package marks its `gen_ai` constants
+deprecated ("moved").
 """
 
 from __future__ import annotations

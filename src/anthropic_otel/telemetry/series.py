@@ -1,8 +1,9 @@
 """The Prometheus names of the package's instruments and attributes, derived from `telemetry.names`.
 
 Both the Python Prometheus exporter and the Collector's default translation turn dots into `_`, append
-`_seconds` for unit `s` and `_total` to counters, and drop units in braces (TELEMETRY.md, "Metrics"). Alert
-rules and dashboards take their series and label names from here, so a renamed instrument renames them too.
+`_seconds` for unit `s` and `_total` to counters, and drop units in braces (docs/telemetry.md, "Prometheus
+series and labels"). Alert rules and dashboards take their series and label names from here, so a renamed
+instrument renames them too.
 """
 
 from __future__ import annotations
