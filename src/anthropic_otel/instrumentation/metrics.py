@@ -21,7 +21,6 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from time import monotonic
 from typing import Any, Final
 
 from opentelemetry.metrics import Meter
@@ -106,20 +105,26 @@ class Metrics:
         self._savings: dict[CommonKey, Decimal] = {}
         self._premium: dict[CommonKey, Decimal] = {}
         self._active: dict[CommonKey, int] = {}
-        self._ratelimit: dict[CommonKey, tuple[float, Mapping[str, str]]] = {}
+        self._ratelimit: dict[CommonKey, Mapping[str, str]] = {}
+        self._ratelimit_since: dict[CommonKey, tuple[Mapping[str, str], float]] = {}
         self._model = Label(n.GEN_AI_REQUEST_MODEL, self._limit)
         self._address = Label(n.SERVER_ADDRESS, self._limit)
         self._labels = tuple(Label(name, self._limit) for name in self.metric_attributes)
         self._stop_reason = Label(n.ANTHROPIC_STOP_REASON, ENUM_LABEL_LIMIT)
         self._error_type = Label(n.ERROR_TYPE, ENUM_LABEL_LIMIT)
+        # The sets themselves, for the per-call membership tests (one attribute read each).
+        self._models_seen = self._model.seen
+        self._addresses_seen = self._address.seen
+        self._stops_seen = self._stop_reason.seen
+        self._errors_seen = self._error_type.seen
 
     # -- keys and attribute sets -------------------------------------------------------------------
 
     def common_key(self, operation: str, provider: str, model: str, address: str,
                    context: Mapping[str, Any] | None) -> CommonKey:
-        if model not in self._model.seen:
+        if model not in self._models_seen:
             model = self._model.bound(model)
-        if address not in self._address.seen:
+        if address not in self._addresses_seen:
             address = self._address.bound(address)
         if not self.metric_attributes:
             return (operation, provider, model, address)
@@ -159,9 +164,9 @@ class Metrics:
                  ttfc: float | None) -> None:
         """Everything a finished call adds: three histogram records at most, one locked update."""
         stop = stop_reason or n.NONE
-        if stop not in self._stop_reason.seen:
+        if stop not in self._stops_seen:
             stop = self._stop_reason.bound(stop)
-        if error_type is not None and error_type not in self._error_type.seen:
+        if error_type is not None and error_type not in self._errors_seen:
             error_type = self._error_type.bound(error_type)
         request_key = (key, stop, error_type or n.NONE, stream)
         with self._lock:
@@ -218,7 +223,7 @@ class Metrics:
 
     def ratelimit_seen(self, key: CommonKey, headers: Mapping[str, str]) -> None:
         """Keeps the last response's headers per model and endpoint; parsed only when the gauges are read."""
-        self._ratelimit[key[:4]] = (monotonic(), headers)
+        self._ratelimit[key[:4]] = headers
 
     # -- what the observable instruments read ------------------------------------------------------
 
@@ -259,20 +264,28 @@ class Metrics:
         return self._keyed_points(self._active)
 
     def ratelimit_points(self, index: int, now: float) -> list[GaugePoint]:
-        """Header `index` (1 limit, 2 remaining) of each model and endpoint heard from in `RATELIMIT_TTL_S`."""
+        """Header `index` (1 limit, 2 remaining) of each model and endpoint, unless the same headers were
+        already there `RATELIMIT_TTL_S` ago (each response brings a new headers object, so no clock per call:
+        a gauge expires within one collection interval of the TTL)."""
         points: list[GaugePoint] = []
-        for key, (seen_at, headers) in list(self._ratelimit.items()):
-            if now - seen_at > RATELIMIT_TTL_S:
-                continue
-            for entry in _RATELIMIT_HEADERS:
-                raw = headers.get(entry[index])
-                if raw is None:
+        with self._lock:
+            since = self._ratelimit_since
+            for key, headers in list(self._ratelimit.items()):
+                found = since.get(key)
+                if found is None or found[0] is not headers:
+                    found = since[key] = (headers, now)
+                seen_at = found[1]
+                if now - seen_at > RATELIMIT_TTL_S:
                     continue
-                try:
-                    value = float(raw)
-                except ValueError:
-                    continue
-                points.append((self._gauge_attributes(key, entry[0]), value, seen_at))
+                for entry in _RATELIMIT_HEADERS:
+                    raw = headers.get(entry[index])
+                    if raw is None:
+                        continue
+                    try:
+                        value = float(raw)
+                    except ValueError:
+                        continue
+                    points.append((self._gauge_attributes(key, entry[0]), value, seen_at))
         return points
 
     def _gauge_attributes(self, key: CommonKey, resource: str) -> dict[str, Any]:
