@@ -8,9 +8,11 @@ per-call values exactly.
 Every label is bounded: values are cut to `LABEL_MAX_LENGTH` characters, and each label whose values come
 from the application or the server (model, server address, the `metric_attributes`, stop reason, error
 type) keeps at most a fixed number of distinct values; later ones become `_other`, with one warning per
-label. The span always keeps the raw value. Rate-limit gauges are kept per model and endpoint and expire
-`RATELIMIT_TTL_S` after the last response that carried the headers. A child process forked after calls
-starts from zero (`os.register_at_fork`), so summing processes never counts the parent's calls twice.
+label. The span always keeps the raw value. Rate-limit gauges are kept per model and endpoint and are
+dropped once no new headers came for `RATELIMIT_TTL_S` (counted from the first collection that saw the last
+ones, so no clock is read per call). A child process forked after calls starts these totals from zero
+(`os.register_at_fork`), so summing processes never counts the parent's calls twice; the three histograms
+are aggregated inside the OpenTelemetry SDK, which keeps the parent's data in a child.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ CommonKey = tuple[str, ...]
 
 LABEL_MAX_LENGTH: Final = 128  # characters of a label value; longer values are cut
 ENUM_LABEL_LIMIT: Final = 100  # distinct stop reasons / error types (API enumerations; only a bad server exceeds it)
-RATELIMIT_TTL_S: Final = 300.0  # a rate-limit gauge is dropped this long after the last header for it
+RATELIMIT_TTL_S: Final = 300.0  # a rate-limit gauge is dropped after this long without new headers for it
 
 _RATELIMIT_HEADERS = tuple(
     (resource, f"anthropic-ratelimit-{resource.replace('_', '-')}-limit",
