@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import sys
 from decimal import Decimal
 
@@ -53,8 +55,13 @@ def test_forked_child_starts_from_zero(otel: Otel, client: anthropic.Anthropic, 
             os._exit(code)
     os.close(write)
     chunks = []
-    while chunk := os.read(read, 65536):
+    while select.select([read], [], [], 120)[0]:  # a generous bound: a hung child fails the test, not the run
+        chunk = os.read(read, 65536)
+        if not chunk:
+            break
         chunks.append(chunk)
+    else:
+        os.kill(pid, signal.SIGKILL)
     os.close(read)
     _, status = os.waitpid(pid, 0)
     report = json.loads(b"".join(chunks))
