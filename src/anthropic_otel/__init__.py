@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .cost.spend import Spend
 from .instrumentation.content import ContentMode
@@ -14,19 +16,38 @@ from .instrumentation.context import attributes
 from .instrumentation.instrumentor import AnthropicInstrumentor
 from .version import __version__
 
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
 __all__ = ["AnthropicInstrumentor", "ContentMode", "Spend", "__version__", "attributes", "instrument", "resilient",
            "spend", "uninstrument"]
 
 
-def instrument(**kwargs: Any) -> AnthropicInstrumentor:
+def instrument(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    capture_content: bool | str | ContentMode | None = None,
+    metric_attributes: Sequence[str] | None = None,
+    metric_attribute_limit: int | None = None,
+    keep_sdk_spans: bool | None = None,
+    budgets: Mapping[str, float | str] | None = None,
+    prices: Mapping[str, Mapping[str, float | str]] | None = None,
+    prices_file: str | os.PathLike[str] | None = None,
+) -> AnthropicInstrumentor:
     """Instruments the Anthropic SDK (idempotent) and returns the instrumentor.
 
     Uses the global tracer and meter providers when the application set them up; otherwise sets them up
-    from the standard `OTEL_*` variables. See `AnthropicInstrumentor` for the keyword arguments.
+    from the standard `OTEL_*` variables. See `AnthropicInstrumentor` for the settings; a bad one raises
+    `TypeError` or `ValueError` naming it, before anything is patched.
     """
     instrumentor = AnthropicInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(**kwargs)
+        instrumentor.instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, capture_content=capture_content,
+            metric_attributes=metric_attributes, metric_attribute_limit=metric_attribute_limit,
+            keep_sdk_spans=keep_sdk_spans, budgets=budgets, prices=prices, prices_file=prices_file)
     return instrumentor
 
 

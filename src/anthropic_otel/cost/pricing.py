@@ -175,15 +175,23 @@ class PriceOverride:
 
 
 def load_price_file(path: str | Path) -> dict[str, Any]:
-    """The `[models."<id>"]` tables of a TOML or YAML price file."""
+    """The `[models."<id>"]` tables of a TOML or YAML price file; any problem is a ValueError naming the file."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the price file ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:  # pragma: no cover - PyYAML is a dependency
             raise ValueError(f"{path}: reading YAML needs PyYAML; use a .toml file") from None
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path}: not valid YAML: {error}") from None
     else:
         import tomllib
 
@@ -198,15 +206,37 @@ def load_price_file(path: str | Path) -> dict[str, Any]:
 
 def check_overrides(prices: Mapping[str, Any] | None = None,
                     prices_file: str | Path | None = None) -> dict[str, PriceOverride]:
-    """Overrides from the file (default `ANTHROPIC_OTEL_PRICES_FILE`) then the argument, which wins; errors now."""
+    """Overrides from the file (default `ANTHROPIC_OTEL_PRICES_FILE`) then the argument, which wins; errors now.
+
+    Every error is a ValueError that names the setting (`prices`, `prices_file` or the variable) and the file.
+    """
     import os
 
-    raw: dict[str, Any] = {}
-    path = prices_file if prices_file is not None else os.environ.get("ANTHROPIC_OTEL_PRICES_FILE", "").strip()
+    found: dict[str, PriceOverride] = {}
+    setting = "prices_file"
+    path = prices_file
+    if path is None:
+        setting, path = "ANTHROPIC_OTEL_PRICES_FILE", os.environ.get("ANTHROPIC_OTEL_PRICES_FILE", "").strip()
     if path:
-        raw.update(load_price_file(path))
-    raw.update(prices or {})
-    return {str(model): PriceOverride.parse(str(model), table) for model, table in raw.items()}
+        try:
+            for model, table in load_price_file(path).items():
+                found[str(model)] = PriceOverride.parse(str(model), table)
+        except ValueError as error:
+            message = str(error)
+            where = "" if message.startswith(f"{Path(path)}:") else f"{Path(path)}: "
+            raise ValueError(f"{setting}: {where}{message}") from None
+    if prices is not None:
+        if not isinstance(prices, Mapping):
+            raise ValueError(f"prices must be a table of model id -> prices (USD per million tokens), "
+                             f"not {prices!r}")
+        for model, table in prices.items():
+            if not isinstance(model, str):
+                raise ValueError(f"prices: model ids must be strings, not {model!r}")
+            try:
+                found[model] = PriceOverride.parse(model, table)
+            except ValueError as error:
+                raise ValueError(f"prices: {error}") from None
+    return found
 
 
 def _unit_price(price: Any, count: int, total_input: int, per: int) -> Decimal:

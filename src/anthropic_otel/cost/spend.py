@@ -2,12 +2,16 @@
 
 Kept as exact `Decimal` sums under a lock. Periods roll over at UTC midnight and on the first of the month;
 the ledger lives in this process (Prometheus' `increase()` over the cost counter is the cross-process view).
+A child process forked after calls starts from zero (`os.register_at_fork`): it reports only its own spend,
+so adding up processes never counts the parent's calls twice.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -52,8 +56,13 @@ class Ledger:
     def __init__(self, budgets: Mapping[str, float] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.budgets = {period: Decimal(str(dollars)) for period, dollars in (budgets or {}).items()}
         self._clock = clock
+        self._start()
+        _LIVE.add(self)
+
+    def _start(self) -> None:
+        """Zero sums and a fresh lock: at creation and in a forked child (whose lock may be held forever)."""
         self._lock = threading.Lock()
-        self._day_of = _date(clock())
+        self._day_of = _date(self._clock())
         self._roll_at = _next_midnight(self._day_of)
         self._day = Decimal(0)
         self._month = Decimal(0)
@@ -91,3 +100,15 @@ def _date(timestamp: float) -> date:
 
 def _next_midnight(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() + 86400
+
+
+_LIVE: weakref.WeakSet[Ledger] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for ledger in list(_LIVE):
+        ledger._start()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)

@@ -1,26 +1,45 @@
-"""Metric instruments and the exact in-process totals behind the counters.
+"""The exact in-process totals behind the counters, and the bounded label values of every metric.
 
 Only the three histograms are recorded synchronously (about 12 µs each in the OpenTelemetry SDK). The
-counters and gauges are observable instruments read from totals kept here under one lock: one cheap
-update per call, the same Prometheus series, and integer/`Decimal` sums that equal the per-call values
-exactly.
+counters and gauges are observable instruments (see `instruments`) read from totals kept here under one
+lock: one cheap update per call, the same Prometheus series, and integer/`Decimal` sums that equal the
+per-call values exactly.
+
+Every label is bounded: values are cut to `LABEL_MAX_LENGTH` characters, and each label whose values come
+from the application or the server (model, server address, the `metric_attributes`, stop reason, error
+type) keeps at most a fixed number of distinct values; later ones become `_other`, with one warning per
+label. The span always keeps the raw value. Rate-limit gauges are kept per model and endpoint and are
+dropped once no new headers came for `RATELIMIT_TTL_S` (counted from the first collection that saw the last
+ones, so no clock is read per call). A child process forked after calls starts these totals from zero
+(`os.register_at_fork`), so summing processes never counts the parent's calls twice; the three histograms
+are aggregated inside the OpenTelemetry SDK, which keeps the parent's data in a child.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.metrics import Meter
 
 from ..cost.pricing import Cost
 from ..cost.usage import Usage
 from ..telemetry import names as n
+from .instruments import GaugePoint, Point, for_meter
+
+_log = logging.getLogger("anthropic_otel")
 
 # (operation, provider, model, server.address, *metric attribute values)
 CommonKey = tuple[str, ...]
+
+LABEL_MAX_LENGTH: Final = 128  # characters of a label value; longer values are cut
+ENUM_LABEL_LIMIT: Final = 100  # distinct stop reasons / error types (API enumerations; only a bad server exceeds it)
+RATELIMIT_TTL_S: Final = 300.0  # a rate-limit gauge is dropped after this long without new headers for it
 
 _RATELIMIT_HEADERS = tuple(
     (resource, f"anthropic-ratelimit-{resource.replace('_', '-')}-limit",
@@ -29,16 +48,58 @@ _RATELIMIT_HEADERS = tuple(
 )
 
 
+class Label:
+    """The distinct values one label has taken, at most `limit`; the caller checks `seen` first (no lock)."""
+
+    __slots__ = ("_lock", "limit", "name", "seen", "warned")
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        self.seen: set[str] = set()
+        self.warned = False
+        self._lock = threading.Lock()
+
+    def bound(self, value: str) -> str:
+        """`value` cut to `LABEL_MAX_LENGTH`, or `_other` once `limit` other values were seen."""
+        if len(value) > LABEL_MAX_LENGTH:
+            value = value[:LABEL_MAX_LENGTH]
+            if value in self.seen:
+                return value
+        with self._lock:
+            if value in self.seen:
+                return value
+            if len(self.seen) < self.limit:
+                self.seen.add(value)
+                return value
+            warn, self.warned = not self.warned, True
+        if warn:
+            _log.warning("anthropic_otel: metric label %s reached %d distinct values; further values are "
+                         "reported as %r (spans keep the real value)", self.name, self.limit, n.OTHER)
+        return n.OTHER
+
+
 class Metrics:
-    """All instruments of one `instrument()`; thread-safe."""
+    """The instruments and totals of one `instrument()`; thread-safe."""
 
     def __init__(self, meter: Meter, metric_attributes: Sequence[str], limit: int,
                  budgets: Mapping[str, float] | None = None) -> None:
         self.metric_attributes = tuple(metric_attributes)
         self._limit = limit
-        self._seen: dict[str, set[str]] = {name: set() for name in self.metric_attributes}
-        self._lock = threading.Lock()
+        self.budgets = dict(budgets or {})
         self._attrs: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._gauge_attrs: dict[tuple[CommonKey, str], dict[str, Any]] = {}
+        self._start()
+        instruments = for_meter(meter)
+        self.duration = instruments.duration
+        self.token_usage = instruments.token_usage
+        self.ttfc = instruments.ttfc
+        instruments.add(self, meter)
+        _LIVE.add(self)
+
+    def _start(self) -> None:
+        """Empty totals and label sets, and a fresh lock: at creation and in a forked child."""
+        self._lock = threading.Lock()
         self._requests: dict[tuple[CommonKey, str, str, bool], int] = {}
         self._tokens: dict[tuple[CommonKey, str], int] = {}
         self._cost: dict[tuple[CommonKey, str], Decimal] = {}
@@ -47,67 +108,34 @@ class Metrics:
         self._premium: dict[CommonKey, Decimal] = {}
         self._active: dict[CommonKey, int] = {}
         self._ratelimit: dict[CommonKey, Mapping[str, str]] = {}
-        self._budgets = dict(budgets or {})
-
-        self.duration = meter.create_histogram(
-            n.M_OPERATION_DURATION, unit="s", description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=list(n.DURATION_BUCKETS))
-        self.token_usage = meter.create_histogram(
-            n.M_TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=list(n.TOKEN_BUCKETS))
-        self.ttfc = meter.create_histogram(
-            n.M_TIME_TO_FIRST_CHUNK, unit="s", description="Time to receive the first chunk of a stream.",
-            explicit_bucket_boundaries_advisory=list(n.DURATION_BUCKETS))
-        meter.create_observable_counter(
-            n.M_REQUESTS, [self._observe_requests], unit="{request}",
-            description="Anthropic API calls, by stop reason and error type.")
-        meter.create_observable_counter(
-            n.M_TOKENS, [self._observe_tokens], unit="{token}",
-            description="Billed tokens by class; input is uncached input (Anthropic's meaning).")
-        meter.create_observable_counter(
-            n.M_COST, [self._observe_cost], unit="{USD}", description="Cost in US dollars, by token class.")
-        meter.create_observable_counter(
-            n.M_CACHE_SAVINGS, [self._observe_decimal(self._savings)], unit="{USD}",
-            description="Dollars that cache reads saved against the input rate (gross; see the write premium).")
-        meter.create_observable_counter(
-            n.M_CACHE_WRITE_PREMIUM, [self._observe_decimal(self._premium)], unit="{USD}",
-            description="Dollars that cache writes cost over the input rate; net savings = savings - premium.")
-        meter.create_observable_counter(
-            n.M_UNPRICED, [self._observe_unpriced], unit="{request}",
-            description="Calls whose model has no known price.")
-        meter.create_observable_up_down_counter(
-            n.M_ACTIVE, [self._observe_active], unit="{request}", description="Calls in flight.")
-        meter.create_observable_gauge(
-            n.M_RATELIMIT_REMAINING, [self._observe_ratelimit(2)], unit="{1}",
-            description="Remaining allowance from the last anthropic-ratelimit-*-remaining header.")
-        meter.create_observable_gauge(
-            n.M_RATELIMIT_LIMIT, [self._observe_ratelimit(1)], unit="{1}",
-            description="Limit from the last anthropic-ratelimit-*-limit header.")
-        if self._budgets:
-            meter.create_observable_gauge(
-                n.M_BUDGET, [self._observe_budget], unit="{USD}", description="Configured spend budget.")
+        self._ratelimit_since: dict[CommonKey, tuple[Mapping[str, str], float]] = {}
+        self._model = Label(n.GEN_AI_REQUEST_MODEL, self._limit)
+        self._address = Label(n.SERVER_ADDRESS, self._limit)
+        self._labels = tuple(Label(name, self._limit) for name in self.metric_attributes)
+        self._stop_reason = Label(n.ANTHROPIC_STOP_REASON, ENUM_LABEL_LIMIT)
+        self._error_type = Label(n.ERROR_TYPE, ENUM_LABEL_LIMIT)
+        # The sets themselves, for the per-call membership tests (one attribute read each).
+        self._models_seen = self._model.seen
+        self._addresses_seen = self._address.seen
+        self._stops_seen = self._stop_reason.seen
+        self._errors_seen = self._error_type.seen
 
     # -- keys and attribute sets -------------------------------------------------------------------
 
     def common_key(self, operation: str, provider: str, model: str, address: str,
                    context: Mapping[str, Any] | None) -> CommonKey:
+        if model not in self._models_seen:
+            model = self._model.bound(model)
+        if address not in self._addresses_seen:
+            address = self._address.bound(address)
         if not self.metric_attributes:
             return (operation, provider, model, address)
         values = [operation, provider, model, address]
-        for name in self.metric_attributes:
-            value = context.get(name) if context else None
-            values.append(self._capped(name, n.NONE if value is None else str(value)))
+        for label in self._labels:
+            value = context.get(label.name) if context else None
+            text = n.NONE if value is None else str(value)
+            values.append(text if text in label.seen else label.bound(text))
         return tuple(values)
-
-    def _capped(self, name: str, value: str) -> str:
-        seen = self._seen[name]
-        if value in seen:
-            return value
-        with self._lock:
-            if len(seen) < self._limit:
-                seen.add(value)
-                return value
-        return n.OTHER
 
     def attributes(self, key: CommonKey, *extra: tuple[str, Any]) -> dict[str, Any]:
         """The attribute dict for `key` plus `extra`, built once and reused (it must not be mutated)."""
@@ -137,9 +165,15 @@ class Metrics:
                  stop_reason: str | None, usage: Usage | None, cost: Cost | None, priced: bool,
                  ttfc: float | None) -> None:
         """Everything a finished call adds: three histogram records at most, one locked update."""
-        request_key = (key, stop_reason or n.NONE, error_type or n.NONE, stream)
+        stop = stop_reason or n.NONE
+        if stop not in self._stops_seen:
+            stop = self._stop_reason.bound(stop)
+        if error_type is not None and error_type not in self._errors_seen:
+            error_type = self._error_type.bound(error_type)
+        request_key = (key, stop, error_type or n.NONE, stream)
         with self._lock:
-            self._active[key] -= 1
+            active = self._active
+            active[key] = active.get(key, 1) - 1  # a call begun before a fork ends in the child at 0
             self._requests[request_key] = self._requests.get(request_key, 0) + 1
             if usage is not None:
                 self._add_tokens(key, usage)
@@ -190,55 +224,61 @@ class Metrics:
                 self._unpriced[key] = self._unpriced.get(key, 0) + 1
 
     def ratelimit_seen(self, key: CommonKey, headers: Mapping[str, str]) -> None:
-        """Keeps the last response's headers; they are parsed only when the gauges are read."""
-        self._ratelimit[key] = headers
+        """Keeps the last response's headers per model and endpoint; parsed only when the gauges are read."""
+        self._ratelimit[key[:4]] = headers
 
-    # -- observable callbacks -----------------------------------------------------------------------
+    # -- what the observable instruments read ------------------------------------------------------
 
-    def _observe_requests(self, options: CallbackOptions) -> Iterable[Observation]:
+    def request_points(self) -> list[Point]:
         with self._lock:
             items = list(self._requests.items())
-        for (key, stop_reason, error_type, stream), value in items:
-            yield Observation(value, self.attributes(
-                key, (n.ANTHROPIC_STOP_REASON, stop_reason), (n.ERROR_TYPE, error_type),
-                (n.GEN_AI_REQUEST_STREAM, stream)))
+        return [(self.attributes(key, (n.ANTHROPIC_STOP_REASON, stop_reason), (n.ERROR_TYPE, error_type),
+                                 (n.GEN_AI_REQUEST_STREAM, stream)), value)
+                for (key, stop_reason, error_type, stream), value in items]
 
-    def _observe_tokens(self, options: CallbackOptions) -> Iterable[Observation]:
+    def token_points(self) -> list[Point]:
         with self._lock:
             items = list(self._tokens.items())
-        for (key, token_type), value in items:
-            yield Observation(value, self.attributes(key, (n.TOKEN_TYPE, token_type)))
+        return [(self.attributes(key, (n.TOKEN_TYPE, token_type)), value) for (key, token_type), value in items]
 
-    def _observe_cost(self, options: CallbackOptions) -> Iterable[Observation]:
+    def cost_points(self) -> list[Point]:
         with self._lock:
             items = list(self._cost.items())
-        for (key, token_type), value in items:
-            yield Observation(float(value), self.attributes(key, (n.TOKEN_TYPE, token_type)))
+        return [(self.attributes(key, (n.TOKEN_TYPE, token_type)), float(value))
+                for (key, token_type), value in items]
 
-    def _observe_decimal(self, totals: dict[CommonKey, Decimal]) -> Callable[[CallbackOptions],
-                                                                             Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            with self._lock:
-                items = list(totals.items())
-            for key, value in items:
-                yield Observation(float(value), self.attributes(key))
-        return observe
-
-    def _observe_unpriced(self, options: CallbackOptions) -> Iterable[Observation]:
+    def _keyed_points(self, totals: Mapping[CommonKey, int | Decimal]) -> list[Point]:
         with self._lock:
-            items = list(self._unpriced.items())
-        for key, value in items:
-            yield Observation(value, self.attributes(key))
+            items = list(totals.items())
+        return [(self.attributes(key), float(value) if isinstance(value, Decimal) else value)
+                for key, value in items]
 
-    def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
+    def savings_points(self) -> list[Point]:
+        return self._keyed_points(self._savings)
+
+    def premium_points(self) -> list[Point]:
+        return self._keyed_points(self._premium)
+
+    def unpriced_points(self) -> list[Point]:
+        return self._keyed_points(self._unpriced)
+
+    def active_points(self) -> list[Point]:
+        return self._keyed_points(self._active)
+
+    def ratelimit_points(self, index: int, now: float) -> list[GaugePoint]:
+        """Header `index` (1 limit, 2 remaining) of each model and endpoint, unless the same headers were
+        already there `RATELIMIT_TTL_S` ago (each response brings a new headers object, so no clock per call:
+        a gauge expires within one collection interval of the TTL)."""
+        points: list[GaugePoint] = []
         with self._lock:
-            items = list(self._active.items())
-        for key, value in items:
-            yield Observation(value, self.attributes(key))
-
-    def _observe_ratelimit(self, index: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            since = self._ratelimit_since
             for key, headers in list(self._ratelimit.items()):
+                found = since.get(key)
+                if found is None or found[0] is not headers:
+                    found = since[key] = (headers, now)
+                seen_at = found[1]
+                if now - seen_at > RATELIMIT_TTL_S:
+                    continue
                 for entry in _RATELIMIT_HEADERS:
                     raw = headers.get(entry[index])
                     if raw is None:
@@ -247,12 +287,16 @@ class Metrics:
                         value = float(raw)
                     except ValueError:
                         continue
-                    yield Observation(value, self.attributes(key, (n.RATELIMIT_RESOURCE, entry[0])))
-        return observe
+                    points.append((self._gauge_attributes(key, entry[0]), value, seen_at))
+        return points
 
-    def _observe_budget(self, options: CallbackOptions) -> Iterable[Observation]:
-        for period, dollars in self._budgets.items():
-            yield Observation(dollars, {n.BUDGET_PERIOD: period})
+    def _gauge_attributes(self, key: CommonKey, resource: str) -> dict[str, Any]:
+        found = self._gauge_attrs.get((key, resource))
+        if found is None:
+            found = self._gauge_attrs[(key, resource)] = {
+                n.GEN_AI_OPERATION_NAME: key[0], n.GEN_AI_PROVIDER_NAME: key[1], n.GEN_AI_REQUEST_MODEL: key[2],
+                n.SERVER_ADDRESS: key[3], n.RATELIMIT_RESOURCE: resource}
+        return found
 
     # -- exact totals, for tests and for applications -----------------------------------------------
 
@@ -275,3 +319,16 @@ class Metrics:
                 "cache_write_premium": sum(self._premium.values(), Decimal(0)),
                 "active": sum(self._active.values()),
             }
+
+
+_LIVE: weakref.WeakSet[Metrics] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    """In a forked child: every `Metrics` starts from zero (the parent reports its own calls)."""
+    for metrics in list(_LIVE):
+        metrics._start()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
