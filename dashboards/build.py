@@ -317,8 +317,8 @@ def cache_row(c: Ctx) -> Row:
 def limits_row(c: Ctx) -> Row:
     return ("Rate limits and pricing", [
         ts("Rate-limit headroom", "percentunit",
-           [(f"min by (gen_ai_request_model, anthropic_otel_ratelimit_resource) (\n  {REMAINING}{c.sel()}\n  /\n"
-             f"  ({LIMIT}{c.sel()} > 0)\n)", "{{gen_ai_request_model}} {{anthropic_otel_ratelimit_resource}}")],
+           [(f"min by (gen_ai_request_model, anthropic_otel_ratelimit_resource) (\n  {REMAINING}{c.model_sel()}\n  /\n"
+             f"  ({LIMIT}{c.model_sel()} > 0)\n)", "{{gen_ai_request_model}} {{anthropic_otel_ratelimit_resource}}")],
            "Remaining share of each per-minute limit, from the last anthropic-ratelimit-* headers seen per model."),
         ts("429 and 529 failures", "reqps",
            [(f"sum by (gen_ai_request_model, error_type) (rate({REQUESTS}"

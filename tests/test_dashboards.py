@@ -24,6 +24,8 @@ RANGE_PANELS = {"timeseries", "state-timeline"}
 # The mark of a panel over the optional resilience wrapper's series (no data without the wrapper).
 WRAPPER_LINK = "Needs the resilience wrapper"
 WRAPPER_SERIES = "anthropic_otel_resilience_"
+# Rate-limit gauges belong to the model and endpoint, not to a feature: they carry no feature label.
+MODEL_ONLY_SERIES = "anthropic_otel_ratelimit_"
 
 
 def _build() -> ModuleType:
@@ -95,7 +97,7 @@ def test_dashboard_is_complete(name: str) -> None:
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == "${datasource}", title
             expr = target["expr"]
-            if _needs_wrapper(panel):  # the wrapper's series carry the model, no feature label
+            if _needs_wrapper(panel) or MODEL_ONLY_SERIES in expr:  # series with the model, no feature label
                 assert 'gen_ai_request_model=~"$model"' in expr and "$feature" not in expr, (title, expr)
             elif title not in GLOBAL_PANELS:
                 assert 'gen_ai_request_model=~"$model"' in expr and 'app_feature=~"$feature"' in expr, (title, expr)
