@@ -102,7 +102,7 @@ def test_quick_start_without_any_collector_exits_promptly() -> None:
     elapsed, err = exit_after_last_call(clean_env())
     assert elapsed < EXIT_BOUND, f"{elapsed:.1f} s from the last call to exit\n{err}"
     assert_one_warning(err)
-    assert "localhost:4317" in err or "not delivered" in err, err  # the one warning says what failed
+    assert "localhost:4317" in err or "did not finish within" in err, err  # the one warning says what failed
 
 
 def test_a_dead_collector_during_a_run_is_one_warning_not_a_stream(refused_port: int) -> None:

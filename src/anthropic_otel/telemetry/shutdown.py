@@ -85,6 +85,6 @@ def shutdown_owned(budget: float | None = None) -> bool:
     for exporter in exporters:  # ends retry back-offs and closes gRPC channels, cancelling calls in flight
         with contextlib.suppress(Exception):
             exporter.shutdown()
-    warn_unreachable(f"telemetry not delivered within {seconds:g} s at exit (is the OTLP endpoint reachable? "
-                     f"OTEL_EXPORTER_OTLP_TIMEOUT sets this bound); the rest is dropped")
+    warn_unreachable(f"telemetry export did not finish within {seconds:g} s at exit (an OTLP endpoint that does "
+                     f"not answer?); the rest is dropped. OTEL_EXPORTER_OTLP_TIMEOUT (seconds) sets this bound")
     return False
