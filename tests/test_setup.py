@@ -116,6 +116,21 @@ def test_a_dead_collector_during_a_run_is_one_warning_not_a_stream(refused_port:
     assert err.strip(), "the dead endpoint must still be reported once"
 
 
+def test_an_exporter_logger_the_application_configured_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from anthropic_otel.telemetry import exportlog
+
+    configured, untouched = (logging.getLogger(name) for name in exportlog.EXPORTER_LOGGERS[:2])
+    monkeypatch.setattr(configured, "level", logging.DEBUG)
+    monkeypatch.setattr(configured, "filters", [])
+    monkeypatch.setattr(untouched, "filters", [])
+    exportlog.quiet_export_errors()
+    exportlog.quiet_export_errors()
+    assert configured.filters == []
+    assert len(untouched.filters) == 1
+
+
 def test_an_otlp_timeout_the_user_set_bounds_the_exit_flush_instead(silent_port: int) -> None:
     """OTEL_EXPORTER_OTLP_TIMEOUT=4 is the user's choice: the exit flush waits for it, not our 1 s."""
     env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{silent_port}",

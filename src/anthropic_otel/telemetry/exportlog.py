@@ -78,8 +78,10 @@ _filter = _ExportErrors()
 
 
 def quiet_export_errors() -> None:
-    """Route the OTLP exporters' connection errors through the one-warning limiter (idempotent)."""
+    """Route the OTLP exporters' connection errors through the one-warning limiter (idempotent).
+
+    An exporter logger the application gave a level of its own is left alone: that is a choice it made."""
     for name in EXPORTER_LOGGERS:
         logger = logging.getLogger(name)
-        if _filter not in logger.filters:
+        if logger.level == logging.NOTSET and _filter not in logger.filters:
             logger.addFilter(_filter)
