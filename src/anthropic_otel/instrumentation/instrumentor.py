@@ -15,10 +15,10 @@ from ..cost.spend import Ledger
 from ..telemetry import names as n
 from ..telemetry.setup import meter_provider_from_env, tracer_provider_from_env
 from ..version import __version__
-from .call import Telemetry
 from .content import content_mode
 from .metrics import Metrics
 from .patch import Patcher
+from .start import Instrumentation as Telemetry
 
 DEFAULT_METRIC_ATTRIBUTE_LIMIT = 100
 
