@@ -17,9 +17,8 @@ from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metr
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 import anthropic_otel
-from anthropic_otel.telemetry import faults as _faults
-
 from _usage_server import UsageServer, usage
+from anthropic_otel.telemetry import faults as _faults
 from conftest import API_KEY, Otel, ask
 
 
