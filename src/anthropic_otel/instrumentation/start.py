@@ -20,6 +20,7 @@ from .record import Sinks
 
 _SPAN_START = _faults.Guard("span start")
 _STARTED = _faults.Guard("metrics")
+_CONTENT = _faults.Guard("content capture")
 
 _SERVERS: dict[int, tuple[Any, str, int | None]] = {}
 
@@ -50,8 +51,8 @@ class Instrumentation(Sinks):
     def begin(self, resource: Any, kwargs: Mapping[str, Any], operation: str, stream: bool) -> Call:
         """Starts the span and counts the call in flight.
 
-        A tracer or span processor that raises leaves the call with a non-recording span: its metrics, cost
-        and spend are still recorded.
+        Once the span exists nothing here raises: a tracer or span processor that raises leaves the call with
+        a non-recording span, whose metrics, cost and spend are still recorded.
         """
         client = resource._client
         provider = getattr(client, "_gen_ai_provider_name", n.PROVIDER_ANTHROPIC)
@@ -73,15 +74,17 @@ class Instrumentation(Sinks):
             attributes.update(context)
         prompt = None
         if self.content.on_span:
-            prompt = request_content(kwargs)
-            attributes.update(prompt)
+            with _CONTENT:
+                prompt = request_content(kwargs)
+                attributes.update(prompt)
+        key = self.metrics.common_key(operation, provider, model, host, context)  # before the span: may raise
         span: trace.Span = INVALID_SPAN
         with _SPAN_START:
             span = self.tracer.start_span(f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT,
                                           attributes=attributes)
-        key = self.metrics.common_key(operation, provider, model, host, context)
         call = Call(self, span, key, model, provider, stream, operation, kwargs, context, prompt)
-        self.metrics.started(key)
+        with _STARTED:
+            self.metrics.started(key)
         return call
 
     def begin_plain(self, resource: Any, operation: str, span_name: str,
