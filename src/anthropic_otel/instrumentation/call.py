@@ -61,16 +61,20 @@ class Call(Recorded):
         self._context_token = otel_context.attach(trace.set_span_in_context(self.span))
         self._current_token = CURRENT_CALL.set(self)
 
+    # The per-call methods use the zero-cost form of their guard (see `faults.Guard`).
+
     def deactivate(self) -> None:
-        with _DEACTIVATE:
+        try:
             if self._current_token is not None:
                 CURRENT_CALL.reset(self._current_token)
             if self._context_token is not None:
                 otel_context.detach(self._context_token)  # type: ignore[arg-type]
+        except Exception as fault:
+            _DEACTIVATE.fault(fault)
 
     def attempt(self, response: Any) -> None:
         """One HTTP attempt came back (called by the per-attempt hook, inside the SDK's retry loop)."""
-        with _ATTEMPT:
+        try:
             self.attempts += 1
             headers = response.headers
             self.sinks.metrics.ratelimit_seen(self.key, headers)
@@ -81,6 +85,8 @@ class Call(Recorded):
                     n.ANTHROPIC_REQUEST_ID: headers.get("request-id") or "",
                     "anthropic_otel.attempt.number": self.attempts,
                 })
+        except Exception as fault:
+            _ATTEMPT.fault(fault)
 
     def attempt_failed(self, error: BaseException) -> None:
         with _ATTEMPT:
@@ -92,8 +98,10 @@ class Call(Recorded):
 
     def message(self, message: Any) -> None:
         """A complete Message came back (non-streamed create or parse)."""
-        with _LEARN:
+        try:
             self.learn_message(message)
+        except Exception as fault:
+            _LEARN.fault(fault)
         self._end(None)
 
     def counted(self, result: Any) -> None:
@@ -113,13 +121,17 @@ class Call(Recorded):
 
     def event(self, event: Any) -> None:
         """A stream event other than a content delta (deltas only set `first_chunk`, in the proxy's loop)."""
-        with _EVENT:
+        try:
             if self.learn_event(event):
                 self._end(None)
+        except Exception as fault:
+            _EVENT.fault(fault)
 
     def stream_started(self, stream: Any) -> None:
-        with _LEARN:
+        try:
             self.learn_stream(stream)
+        except Exception as fault:
+            _LEARN.fault(fault)
 
     def stream_exhausted(self) -> None:
         """The server ended the stream; without `message_stop` it was cut short."""

@@ -40,21 +40,21 @@ class Outcome:
             message = event.message
             self.response_id = message.id
             self.response_model = message.model
-            self._usage(message.usage)
+            if self.usage is None:
+                self.usage = Usage.of(message.usage)
+            else:
+                self.usage.update(message.usage)
         elif kind == "message_delta":
             stop = event.delta.stop_reason
             if stop is not None:
                 self.stop_reason = stop
-            self._usage(event.usage)
+            if self.usage is None:
+                self.usage = Usage.of(event.usage)
+            else:
+                self.usage.update(event.usage)  # cumulative: present fields replace earlier ones
         elif kind == "message_stop":
             return True
         return False
-
-    def _usage(self, usage: Any) -> None:
-        if self.usage is None:
-            self.usage = Usage.of(usage)
-        else:
-            self.usage.update(usage)
 
     def learn_stream(self, stream: Any) -> None:
         """The request id of a stream, from its response headers."""

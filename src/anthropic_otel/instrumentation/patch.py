@@ -174,9 +174,11 @@ def _begin(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], opera
            stream: bool) -> Call | None:
     """The call, started and current; None when even that failed (the request then goes untraced)."""
     call = None
-    with _START:
+    try:  # the zero-cost form of the guard on the per-call path (see `faults.Guard`)
         call = tel.begin(instance, kwargs, operation, stream)
         call.activate()
+    except Exception as fault:
+        _START.fault(fault)
     return call
 
 
@@ -188,7 +190,7 @@ def _failed(call: Call, error: BaseException) -> None:
 def _returned(call: Call, result: Any, streams: _Streams) -> Any:
     """Ends the span for a finished result, or hands back a proxy for a stream. Never raises."""
     call.deactivate()
-    with _RESULT:
+    try:
         if isinstance(result, streams.sync):
             return StreamProxy(result, call)
         if isinstance(result, streams.async_):
@@ -199,8 +201,9 @@ def _returned(call: Call, result: Any, streams: _Streams) -> Any:
             call.message(result)
         else:
             call.plain()
-        return result
-    call.plain()
+    except Exception as fault:
+        _RESULT.fault(fault)
+        call.plain()
     return result
 
 

@@ -92,26 +92,37 @@ class Recorded(Outcome):
         cost: Cost | None = None
         priced = True
         if usage is not None:
-            with _PRICE:
+            try:
                 cost = sinks.pricer.cost(self.model, self.provider, usage)
                 priced = cost is not None
+            except Exception as fault:
+                _PRICE.fault(fault)
         ttfc = None if self.first_chunk is None else self.first_chunk - self.start
         err_type = None if error is None else error_type(error)
         stop_reason = self.stop_reason if error is None and not closed_early else None
 
+        # One guard per sink, in their zero-cost form: this runs once per call (see `faults.Guard`).
         span = self.span
-        with _SPAN:
+        try:
             if span.is_recording():
                 self._span_attributes(span, error, err_type, closed_early, chat, usage, cost, ttfc)
-        with _SPAN_END:
+        except Exception as fault:
+            _SPAN.fault(fault)
+        try:
             span.end()
-        with _METRICS:
+        except Exception as fault:
+            _SPAN_END.fault(fault)
+        try:
             sinks.metrics.finished(
                 self.key, duration=duration, stream=self.stream, error_type=err_type, stop_reason=stop_reason,
                 usage=usage, cost=cost, priced=priced or not chat, ttfc=ttfc)
+        except Exception as fault:
+            _METRICS.fault(fault)
         if cost is not None:
-            with _LEDGER:
+            try:
                 sinks.ledger.add(cost.total)
+            except Exception as fault:
+                _LEDGER.fault(fault)
         if _request_log.isEnabledFor(logging.INFO):
             with _LOG:
                 self._log(duration, ttfc, err_type, stop_reason, cost)

@@ -78,13 +78,17 @@ class Instrumentation(Sinks):
                 prompt = request_content(kwargs)
                 attributes.update(prompt)
         key = self.metrics.common_key(operation, provider, model, host, context)  # before the span: may raise
-        span: trace.Span = INVALID_SPAN
-        with _SPAN_START:
+        try:
             span = self.tracer.start_span(f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT,
                                           attributes=attributes)
+        except Exception as fault:
+            _SPAN_START.fault(fault)
+            span = INVALID_SPAN
         call = Call(self, span, key, model, provider, stream, operation, kwargs, context, prompt)
-        with _STARTED:
+        try:
             self.metrics.started(key)
+        except Exception as fault:
+            _STARTED.fault(fault)
         return call
 
     def begin_plain(self, resource: Any, operation: str, span_name: str,

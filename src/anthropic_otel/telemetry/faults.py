@@ -39,15 +39,26 @@ def report(where: str, error: BaseException) -> None:
 class Guard:
     """`with Guard("where"):` runs a block whose `Exception` is reported at `where` instead of raised.
 
-    Stateless, so one module-level instance per place is shared by every thread and call; entering costs
-    two small method calls (about 0.1 µs), so guards sit at sink boundaries, never per stream event.
-    `BaseException`s that are not `Exception` (KeyboardInterrupt, GeneratorExit) still propagate.
+    Stateless, so one module-level instance per place is shared by every thread and call. `with` costs two
+    method calls (0.15 µs idle, 0.4 µs on a loaded machine); a create passes a dozen guards, so the per-call
+    path uses the zero-cost form of the same guard instead (nothing is paid until something raises)::
+
+        try:
+            span.end()
+        except Exception as error:
+            _SPAN_END.fault(error)
+
+    `BaseException`s that are not `Exception` (KeyboardInterrupt, GeneratorExit) propagate in both forms.
     """
 
     __slots__ = ("where",)
 
     def __init__(self, where: str) -> None:
         self.where = where
+
+    def fault(self, error: BaseException) -> None:
+        """Reports `error` at this guard's place (the zero-cost form's handler)."""
+        report(self.where, error)
 
     def __enter__(self) -> None:
         return None
