@@ -3,17 +3,33 @@
 Anthropic's `input_tokens` excludes cached tokens; the conventions' `gen_ai.usage.input_tokens` includes
 them. Stream usage is cumulative and may arrive on `message_start`, `message_delta` or both: a later value
 replaces an earlier one, a missing field keeps the earlier one (the SDK's own accumulator does the same).
+
+A count that cannot be real (negative, not an `int`, a `bool`, above 2**53) is not taken: the field keeps
+its earlier value, the raw value is kept in `bad` for the span, and `valid` turns False so the call's
+tokens and cost stay out of every metric (one such value would otherwise break OTLP's int64 encoding or
+make a counter go down). A later valid value of the same field replaces the bad one, as any later value does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+MAX_TOKENS = 2**53  # no real count comes near; above it a float sum (Prometheus) is no longer exact
+
+
+def problem(value: Any) -> str | None:
+    """Why `value` cannot be a token count (`negative`, `too large`, `boolean`, `non-integer`), or None."""
+    if type(value) is int:
+        return "negative" if value < 0 else "too large" if value > MAX_TOKENS else None
+    return "boolean" if isinstance(value, bool) else "non-integer"
+
+
 
 class Usage:
     """Token counts of one call, in Anthropic's own meaning (`input_tokens` is uncached input)."""
 
     __slots__ = (
+        "bad",
         "cache_read",
         "cache_write",
         "cache_write_1h",
@@ -43,6 +59,12 @@ class Usage:
         self.cache_write_1h = cache_write_1h
         self.web_search_requests = web_search_requests
         self.service_tier = service_tier
+        self.bad: dict[str, Any] | None = None  # SDK field name -> the impossible value seen last
+
+    @property
+    def valid(self) -> bool:
+        """True unless a field holds a value that cannot be real: only a valid usage reaches metrics."""
+        return not self.bad
 
     @property
     def total_input(self) -> int:
@@ -63,28 +85,64 @@ class Usage:
 
     def update(self, usage: Any) -> None:
         """Merges an SDK `Usage` or `MessageDeltaUsage` (cumulative values: present fields win)."""
+        bad = self.bad
         value = usage.input_tokens
         if value is not None:
-            self.input_tokens = value
+            if type(value) is int and 0 <= value <= MAX_TOKENS:
+                self.input_tokens = value
+                if bad:
+                    bad.pop("input_tokens", None)
+            else:
+                self._reject("input_tokens", value)
         value = usage.output_tokens
         if value is not None:
-            self.output_tokens = value
+            if type(value) is int and 0 <= value <= MAX_TOKENS:
+                self.output_tokens = value
+                if bad:
+                    bad.pop("output_tokens", None)
+            else:
+                self._reject("output_tokens", value)
         value = usage.cache_read_input_tokens
         if value is not None:
-            self.cache_read = value
+            if type(value) is int and 0 <= value <= MAX_TOKENS:
+                self.cache_read = value
+                if bad:
+                    bad.pop("cache_read_input_tokens", None)
+            else:
+                self._reject("cache_read_input_tokens", value)
         value = usage.cache_creation_input_tokens
         if value is not None:
-            self.cache_write = value
+            if type(value) is int and 0 <= value <= MAX_TOKENS:
+                self.cache_write = value
+                if bad:
+                    bad.pop("cache_creation_input_tokens", None)
+            else:
+                self._reject("cache_creation_input_tokens", value)
         breakdown = getattr(usage, "cache_creation", None)
         if breakdown is not None:
-            self.cache_write_5m = breakdown.ephemeral_5m_input_tokens
-            self.cache_write_1h = breakdown.ephemeral_1h_input_tokens
+            self.cache_write_5m = self._optional("ephemeral_5m_input_tokens", breakdown.ephemeral_5m_input_tokens)
+            self.cache_write_1h = self._optional("ephemeral_1h_input_tokens", breakdown.ephemeral_1h_input_tokens)
         tools = usage.server_tool_use
         if tools is not None:
-            self.web_search_requests = tools.web_search_requests or 0
+            self.web_search_requests = self._optional("web_search_requests", tools.web_search_requests) or 0
         tier = getattr(usage, "service_tier", None)
         if tier is not None:
             self.service_tier = tier
+
+    def _optional(self, name: str, value: Any) -> int | None:
+        """A rarer field: the value when real or absent (None), else None after rejecting it."""
+        if value is None or (type(value) is int and 0 <= value <= MAX_TOKENS):
+            if self.bad:
+                self.bad.pop(name, None)
+            return value
+        self._reject(name, value)
+        return None
+
+    def _reject(self, name: str, value: Any) -> None:
+        """Keeps `value` for the span (the instrumentation reports it); the field keeps its earlier value."""
+        if self.bad is None:
+            self.bad = {}
+        self.bad[name] = value
 
     @classmethod
     def of(cls, usage: Any) -> Usage:

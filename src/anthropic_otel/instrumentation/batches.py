@@ -14,13 +14,17 @@ from typing import Any
 
 import wrapt
 
-from ..cost.usage import Usage
+from ..cost.pricing import Cost
+from ..cost.usage import Usage, problem
 from ..telemetry import faults as _faults
 from ..telemetry import names as n
-from .call import Telemetry, _server
 from .context import current as current_attributes
+from .start import Instrumentation, server
 
 _REMEMBERED_BATCHES = 256
+_COUNT = _faults.Guard("batch result")
+_LEDGER = _faults.Guard("spend ledger")
+_RESULTS = _faults.Guard("batch results")
 
 
 class _Seen:
@@ -53,16 +57,17 @@ class _Counter:
 
     __slots__ = ("batch_id", "context", "host", "provider", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, resource: Any, batch_id: str) -> None:
+    def __init__(self, telemetry: Instrumentation, resource: Any, batch_id: str) -> None:
         client = resource._client
         self.telemetry = telemetry
         self.provider: str = getattr(client, "_gen_ai_provider_name", n.PROVIDER_ANTHROPIC)
-        self.host = _server(client)[0]
+        self.host = server(client)[0]
         self.context: Mapping[str, Any] | None = current_attributes()
         self.batch_id = batch_id
 
     def count(self, item: Any) -> None:
-        try:
+        cost: Cost | None = None
+        with _COUNT:
             result = item.result
             if getattr(result, "type", None) != "succeeded":
                 return
@@ -71,14 +76,19 @@ class _Counter:
             message = result.message
             model = message.model if isinstance(message.model, str) else ""
             usage = Usage.of(message.usage)
+            if not usage.valid:
+                for name, value in (usage.bad or {}).items():
+                    kind = problem(value) or "non-integer"
+                    _faults.bad_value(kind, f"usage.{name} = {repr(value)[:60]} in a batch result of {model!r} "
+                                            f"cannot be real ({kind})")
+                return
             tel = self.telemetry
             cost = tel.pricer.cost(model, self.provider, usage, batch=True)
             key = tel.metrics.common_key(n.OP_BATCH, self.provider, model, self.host, self.context)
             tel.metrics.batch_result(key, usage, cost)
-            if cost is not None:
-                tel.ledger.add(cost.total)
-        except Exception as error:
-            _faults.report("batch result", error)
+        if cost is not None:  # the spend ledger is a sink of its own: a metrics fault does not lose it
+            with _LEDGER:
+                self.telemetry.ledger.add(cost.total)
 
 
 class BatchResults(wrapt.ObjectProxy[Any]):
@@ -119,16 +129,14 @@ class AsyncBatchResults(wrapt.ObjectProxy[Any]):
         return item
 
 
-def counted_results(telemetry: Telemetry, resource: Any, batch_id: Any, decoder: Any) -> Any:
+def counted_results(telemetry: Instrumentation, resource: Any, batch_id: Any, decoder: Any) -> Any:
     """`decoder` in a counting proxy; the decoder itself when anything about it is unexpected."""
     if not isinstance(batch_id, str):
         return decoder
-    try:
+    with _RESULTS:
         counter = _Counter(telemetry, resource, batch_id)
         if hasattr(decoder, "__anext__"):
             return AsyncBatchResults(decoder, counter)
         if hasattr(decoder, "__next__"):
             return BatchResults(decoder, counter)
-    except Exception as error:
-        _faults.report("batch results", error)
     return decoder

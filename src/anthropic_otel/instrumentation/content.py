@@ -1,4 +1,11 @@
-"""Message content as the conventions' JSON (only computed when content capture is switched on)."""
+"""Message content as the conventions' JSON (only computed when content capture is switched on).
+
+Each captured attribute is at most `value_limit()` characters: `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
+`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else 32 KiB (32,768 characters). An attribute over the limit keeps its
+JSON valid: its longest strings (message text, tool arguments) are cut to a common length, each ending with
+a visible `…[truncated N chars]` marker; only when the structure alone exceeds the limit is the JSON text
+itself cut (same marker). The OpenTelemetry SDK would otherwise cut the JSON mid-string, or keep 5 MB.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 _ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_LIMIT_ENV = ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+DEFAULT_VALUE_LIMIT = 32 * 1024
 
 # Anthropic stop reasons -> the output-message schema's FinishReason (the span attribute stays raw).
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_call",
@@ -93,19 +102,68 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
+def value_limit() -> int:
+    """Characters per captured attribute: the OpenTelemetry attribute length limits, else 32 KiB."""
+    for name in _LIMIT_ENV:
+        raw = os.environ.get(name, "").strip()
+        if raw:
+            try:
+                limit = int(raw)
+            except ValueError:
+                continue  # the SDK ignores such a value too
+            if limit > 0:
+                return limit
+    return DEFAULT_VALUE_LIMIT
+
+
+def _marker(cut: int) -> str:
+    return f"…[truncated {cut} chars]"
+
+
+def _cap(value: Any, length: int) -> Any:
+    """`value` with every string longer than `length` cut to it, plus the marker."""
+    if isinstance(value, str):
+        return value if len(value) <= length else value[:length] + _marker(len(value) - length)
+    if isinstance(value, Mapping):
+        return {k: _cap(v, length) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cap(v, length) for v in value]
+    return value
+
+
+def _bounded(value: Any, limit: int) -> str:
+    """`value` as JSON of at most `limit` characters, valid JSON whenever its strings can be cut enough."""
+    text = _dumps(_cap(value, limit))  # no string can be longer than the whole: this step is free when small
+    if len(text) <= limit:
+        return text
+    low, high, best = 0, limit, None
+    while low <= high:  # the longest common string length that fits
+        middle = (low + high) // 2
+        candidate = _dumps(_cap(value, middle))
+        if len(candidate) <= limit:
+            best, low = candidate, middle + 1
+        else:
+            high = middle - 1
+    if best is not None:
+        return best
+    keep = max(0, limit - len(_marker(len(text))))  # the structure alone is too big: cut the text itself
+    return text[:keep] + _marker(len(text) - keep)
+
+
 def request_content(kwargs: Mapping[str, Any]) -> dict[str, str]:
     """`gen_ai.input.messages`, `gen_ai.system_instructions`, `gen_ai.tool.definitions` of a request."""
     out: dict[str, str] = {}
+    limit = value_limit()
     messages = kwargs.get("messages")
     if messages:
-        out["gen_ai.input.messages"] = _dumps(
-            [{"role": _get(m, "role"), "parts": _parts(_get(m, "content"))} for m in messages])
+        out["gen_ai.input.messages"] = _bounded(
+            [{"role": _get(m, "role"), "parts": _parts(_get(m, "content"))} for m in messages], limit)
     system = kwargs.get("system")
     if system:
-        out["gen_ai.system_instructions"] = _dumps(_parts(system))
+        out["gen_ai.system_instructions"] = _bounded(_parts(system), limit)
     tools = kwargs.get("tools")
     if tools:
-        out["gen_ai.tool.definitions"] = _dumps(_plain(tools))
+        out["gen_ai.tool.definitions"] = _bounded(_plain(tools), limit)
     return out
 
 
@@ -114,4 +172,4 @@ def response_content(content: Any, stop_reason: str | None) -> str:
     message: dict[str, Any] = {"role": "assistant", "parts": _parts(content)}
     if stop_reason:
         message["finish_reason"] = _FINISH.get(stop_reason, stop_reason)
-    return _dumps([message])
+    return _bounded([message], value_limit())

@@ -16,11 +16,11 @@ from ..cost.spend import Ledger
 from ..telemetry import names as n
 from ..telemetry.setup import has_meter_provider, meter_provider_from_env, tracer_provider_from_env
 from ..version import __version__
-from .call import Telemetry
 from .config import DEFAULT_METRIC_ATTRIBUTE_LIMIT, Settings, check, check_budgets, check_prometheus_port
 from .content import ContentMode
 from .metrics import Metrics
 from .patch import Patcher
+from .start import Instrumentation
 
 __all__ = ["DEFAULT_METRIC_ATTRIBUTE_LIMIT", "AnthropicInstrumentor", "check_budgets"]
 
@@ -42,7 +42,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _patcher: Patcher | None = None
-    telemetry: Telemetry | None = None
+    telemetry: Instrumentation | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("anthropic >= 1.14, < 3",)
@@ -87,7 +87,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer(n.SCOPE, __version__, tracer_provider=settings.tracer_provider)
         meter = metrics.get_meter(n.SCOPE, __version__, meter_provider=settings.meter_provider)
         budgets = settings.budgets
-        telemetry = Telemetry(
+        telemetry = Instrumentation(
             tracer, Metrics(meter, settings.metric_attributes, settings.metric_attribute_limit, budgets),
             Pricer(settings.overrides), settings.content, settings.keep_sdk_spans, Ledger(budgets))
         patcher = Patcher(telemetry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -16,7 +16,9 @@ from opentelemetry.trace import Status, StatusCode
 from ..telemetry import faults as _faults
 from ..telemetry import names as n
 from .batches import counted_results
-from .call import CURRENT_CALL, Call, Telemetry, error_type
+from .call import CURRENT_CALL, Call
+from .record import error_type
+from .start import Instrumentation
 from .streams import AsyncStreamProxy, StreamProxy
 
 _MESSAGES = ("create", "parse", "count_tokens", "stream")
@@ -48,15 +50,18 @@ ATTEMPTS: tuple[tuple[str, str, str], ...] = (
 class Patcher:
     """Applies and removes every patch of one instrumentation."""
 
-    def __init__(self, telemetry: Telemetry) -> None:
-        self.telemetry = telemetry
+    def __init__(self, instrumentation: Instrumentation) -> None:
+        self.instrumentation = instrumentation
+        self._switch = _Switch()
         self._patched: list[tuple[type, str]] = []
         self._tracer_property: tuple[type, Any] | None = None
 
     def apply(self) -> None:
         from anthropic import AsyncStream, Stream
 
-        tel = self.telemetry
+        tel = self.instrumentation
+        switch = self._switch = _Switch()  # a new one per apply: wrappers of an earlier apply stay off
+        streams = _Streams(Stream, AsyncStream)
         for module_name, class_name, methods in TARGETS:
             cls = _find(module_name, class_name)
             if cls is None:
@@ -67,13 +72,12 @@ class Patcher:
                     continue
                 is_async = inspect.iscoroutinefunction(inspect.unwrap(original))  # through @required_args
                 if methods is _BATCHES:
-                    wrapper = _batch_wrapper(tel, method, is_async)
+                    wrapper = _batch_wrapper(tel, switch, method, is_async)
                 elif method == "stream":
-                    wrapper = _stream_manager_wrapper(tel, Stream, AsyncStream)
+                    wrapper = _stream_manager_wrapper(tel, streams)
                 else:
                     operation = n.OP_COUNT_TOKENS if method == "count_tokens" else n.OP_CHAT
-                    wrapper = (_async_call_wrapper if is_async else _sync_call_wrapper)(
-                        tel, operation, Stream, AsyncStream)
+                    wrapper = _call_wrapper(tel, switch, method, operation, is_async, streams)
                 wrapt.wrap_function_wrapper(cls, method, wrapper)
                 self._patched.append((cls, method))
         for module_name, class_name, method in ATTEMPTS:
@@ -88,6 +92,7 @@ class Patcher:
             self._suppress_sdk_spans()
 
     def remove(self) -> None:
+        self._switch.on = False
         for cls, method in reversed(self._patched):
             unwrap(cls, method)
         self._patched.clear()
@@ -126,28 +131,69 @@ def _find(module_name: str, class_name: str) -> type | None:
     return cls if isinstance(cls, type) else None
 
 
-# -- running one call under its span ----------------------------------------------------------------
+class _Switch:
+    """Whether one `Patcher`'s patches are in place: one attribute read per call.
+
+    The SDK's `with_raw_response` / `with_streaming_response` (and their `batches`) are cached per resource
+    and hold the method bound when first used, so a client first used that way while instrumented keeps
+    calling our wrapper after `uninstrument()`. Off, a wrapper hands the call to what the class holds now.
+    """
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
 
 
-def _begin(tel: Telemetry, instance: Any, kwargs: Mapping[str, Any], operation: str, stream: bool) -> Call | None:
-    try:
+def _current(wrapper: Any, wrapped: Any, instance: Any, method: str) -> Callable[..., Any]:
+    """For a removed patch: the method the class holds now (the original, or a newer patch), bound."""
+    if instance is not None:
+        for klass in type(instance).__mro__:
+            found = klass.__dict__.get(method)
+            if found is not None:
+                if isinstance(found, wrapt.FunctionWrapper) and found._self_wrapper is not wrapper:
+                    return found.__get__(instance, type(instance))
+                break
+    return wrapped  # type: ignore[no-any-return]
+
+
+class _Streams(NamedTuple):
+    """The SDK's stream classes, whose instances get a proxy."""
+
+    sync: type
+    async_: type
+
+
+# -- running one call under its span: the logic, shared by the sync and async drivers -----------------
+
+_START = _faults.Guard("start")
+_RESULT = _faults.Guard("result")
+
+
+def _begin(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], operation: str,
+           stream: bool) -> Call | None:
+    """The call, started and current; None when even that failed (the request then goes untraced)."""
+    call = None
+    try:  # the zero-cost form of the guard on the per-call path (see `faults.Guard`)
         call = tel.begin(instance, kwargs, operation, stream)
-    except Exception as error:
-        _faults.report("start", error)
-        return None
-    try:
         call.activate()
-    except Exception as error:
-        _faults.report("activate", error)
+    except Exception as fault:
+        _START.fault(fault)
     return call
 
 
-def _returned(call: Call, result: Any, stream_cls: type, async_stream_cls: type) -> Any:
+def _failed(call: Call, error: BaseException) -> None:
+    call.deactivate()
+    call.fail(error)
+
+
+def _returned(call: Call, result: Any, streams: _Streams) -> Any:
     """Ends the span for a finished result, or hands back a proxy for a stream. Never raises."""
+    call.deactivate()
     try:
-        if isinstance(result, stream_cls):
+        if isinstance(result, streams.sync):
             return StreamProxy(result, call)
-        if isinstance(result, async_stream_cls):
+        if isinstance(result, streams.async_):
             return AsyncStreamProxy(result, call)
         if call.operation == n.OP_COUNT_TOKENS:
             call.counted(result)
@@ -155,61 +201,62 @@ def _returned(call: Call, result: Any, stream_cls: type, async_stream_cls: type)
             call.message(result)
         else:
             call.plain()
-    except Exception as error:
-        _faults.report("result", error)
+    except Exception as fault:
+        _RESULT.fault(fault)
         call.plain()
     return result
 
 
-def _run_sync(tel: Telemetry, instance: Any, kwargs: Mapping[str, Any], operation: str, stream: bool,
-              send: Callable[[], Any], stream_cls: type, async_stream_cls: type) -> Any:
+def _run_sync(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], operation: str, stream: bool,
+              send: Callable[[], Any], streams: _Streams) -> Any:
     call = _begin(tel, instance, kwargs, operation, stream)
     if call is None:
         return send()
     try:
         result = send()
     except BaseException as error:
-        call.deactivate()
-        call.fail(error)
+        _failed(call, error)
         raise
-    call.deactivate()
-    return _returned(call, result, stream_cls, async_stream_cls)
+    return _returned(call, result, streams)
 
 
-async def _run_async(tel: Telemetry, instance: Any, kwargs: Mapping[str, Any], operation: str, stream: bool,
-                     send: Callable[[], Awaitable[Any]], stream_cls: type, async_stream_cls: type) -> Any:
+async def _run_async(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], operation: str,
+                     stream: bool, send: Callable[[], Awaitable[Any]], streams: _Streams) -> Any:
     call = _begin(tel, instance, kwargs, operation, stream)
     if call is None:
         return await send()
     try:
         result = await send()
     except BaseException as error:
-        call.deactivate()
-        call.fail(error)
+        _failed(call, error)
         raise
-    call.deactivate()
-    return _returned(call, result, stream_cls, async_stream_cls)
+    return _returned(call, result, streams)
 
 
-def _sync_call_wrapper(tel: Telemetry, operation: str, stream_cls: type, async_stream_cls: type) -> Any:
+def _call_wrapper(tel: Instrumentation, switch: _Switch, method: str, operation: str, is_async: bool,
+                  streams: _Streams) -> Any:
+    if is_async:
+        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+            if not switch.on:
+                return await _current(async_wrapper, wrapped, instance, method)(*args, **kwargs)
+            return await _run_async(tel, instance, kwargs, operation, kwargs.get("stream") is True,
+                                    lambda: wrapped(*args, **kwargs), streams)
+        return async_wrapper
+
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        if not switch.on:
+            return _current(wrapper, wrapped, instance, method)(*args, **kwargs)
         return _run_sync(tel, instance, kwargs, operation, kwargs.get("stream") is True,
-                         lambda: wrapped(*args, **kwargs), stream_cls, async_stream_cls)
-    return wrapper
-
-
-def _async_call_wrapper(tel: Telemetry, operation: str, stream_cls: type, async_stream_cls: type) -> Any:
-    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-        return await _run_async(tel, instance, kwargs, operation, kwargs.get("stream") is True,
-                                lambda: wrapped(*args, **kwargs), stream_cls, async_stream_cls)
+                         lambda: wrapped(*args, **kwargs), streams)
     return wrapper
 
 
 # Manager class -> the instance attribute holding the request `__enter__` will send (None: not found).
 _API_REQUEST: dict[type, str | None] = {}
+_MANAGER = _faults.Guard("stream manager")
 
 
-def _stream_manager_wrapper(tel: Telemetry, stream_cls: type, async_stream_cls: type) -> Any:
+def _stream_manager_wrapper(tel: Instrumentation, streams: _Streams) -> Any:
     """`messages.stream()` returns a manager that sends the request in `__enter__`, bypassing `create`.
 
     The manager is returned as it is; only the request it will send is replaced by one that runs under
@@ -217,7 +264,7 @@ def _stream_manager_wrapper(tel: Telemetry, stream_cls: type, async_stream_cls: 
     """
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         manager = wrapped(*args, **kwargs)
-        try:
+        with _MANAGER:
             attribute = _API_REQUEST.get(type(manager), "")
             if attribute == "":  # first manager of this class: find its (name-mangled) pending request
                 attribute = next((name for name in vars(manager) if name.endswith("__api_request")), None)
@@ -228,36 +275,49 @@ def _stream_manager_wrapper(tel: Telemetry, stream_cls: type, async_stream_cls: 
             if inspect.isawaitable(request):
                 async def send() -> Any:
                     return await request
-                traced: Any = _run_async(tel, instance, kwargs, n.OP_CHAT, True, send, stream_cls,
-                                         async_stream_cls)
+                traced: Any = _run_async(tel, instance, kwargs, n.OP_CHAT, True, send, streams)
             else:
                 def traced() -> Any:
-                    return _run_sync(tel, instance, kwargs, n.OP_CHAT, True, request, stream_cls,
-                                     async_stream_cls)
+                    return _run_sync(tel, instance, kwargs, n.OP_CHAT, True, request, streams)
             setattr(manager, attribute, traced)
-        except Exception as error:
-            _faults.report("stream manager", error)
         return manager
     return wrapper
 
 
-def _batch_wrapper(tel: Telemetry, operation: str, is_async: bool) -> Any:
-    """A span per batch operation (`create batch`, `results batch`, ...); batch cost is priced elsewhere."""
-    def start(instance: Any, args: Any, kwargs: Mapping[str, Any]) -> Any:
-        try:
+# -- batch operations: the logic in `_BatchOperation`, two thin drivers -----------------------------------
+
+_BATCH_START = _faults.Guard("batch start")
+_BATCH_END = _faults.Guard("batch end")
+_BATCH_CONTEXT = _faults.Guard("batch context")
+
+
+class _BatchOperation:
+    """One batch operation's span (`create batch`, `results batch`, ...); batch cost is priced elsewhere."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, tel: Instrumentation, operation: str, instance: Any, args: Any,
+                 kwargs: Mapping[str, Any]) -> None:
+        self.span: Any = None
+        self.token: object = None
+        with _BATCH_START:
             attributes: dict[str, Any] = {n.BATCH_OPERATION: operation}
             batch_id = _batch_id(args, kwargs)
             if isinstance(batch_id, str):
                 attributes[n.ANTHROPIC_BATCH_ID] = batch_id
-            return tel.begin_plain(instance, n.OP_BATCH, f"{operation} batch", attributes)
-        except Exception as error:
-            _faults.report("batch start", error)
-            return None
+            self.span = tel.begin_plain(instance, n.OP_BATCH, f"{operation} batch", attributes)
+        if self.span is not None:
+            with _BATCH_CONTEXT:
+                self.token = otel_context.attach(trace.set_span_in_context(self.span))
 
-    def finish(span: Any, result: Any, error: BaseException | None) -> None:
+    def finish(self, result: Any, error: BaseException | None) -> None:
+        if self.token is not None:
+            with _BATCH_CONTEXT:
+                otel_context.detach(self.token)  # type: ignore[arg-type]
+        span = self.span
         if span is None:
             return
-        try:
+        with _BATCH_END:
             if error is not None:
                 span.set_attribute(n.ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
@@ -268,67 +328,45 @@ def _batch_wrapper(tel: Telemetry, operation: str, is_async: bool) -> Any:
                 request_id = getattr(result, "_request_id", None)
                 if isinstance(request_id, str):
                     span.set_attribute(n.ANTHROPIC_REQUEST_ID, request_id)
+        with _BATCH_END:
             span.end()
-        except Exception as fault:
-            _faults.report("batch end", fault)
 
+
+def _batch_wrapper(tel: Instrumentation, switch: _Switch, operation: str, is_async: bool) -> Any:
+    results = operation == "results"
     if is_async:
         async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-            span = start(instance, args, kwargs)
-            token = _attach(span)
+            if not switch.on:
+                return await _current(async_wrapper, wrapped, instance, operation)(*args, **kwargs)
+            batch = _BatchOperation(tel, operation, instance, args, kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as error:
-                _detach(token)
-                finish(span, None, error)
+                batch.finish(None, error)
                 raise
-            _detach(token)
-            finish(span, result, None)
-            if operation == "results":
-                return counted_results(tel, instance, _batch_id(args, kwargs), result)
-            return result
+            batch.finish(result, None)
+            return counted_results(tel, instance, _batch_id(args, kwargs), result) if results else result
         return async_wrapper
 
-    def sync_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-        span = start(instance, args, kwargs)
-        token = _attach(span)
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        if not switch.on:
+            return _current(wrapper, wrapped, instance, operation)(*args, **kwargs)
+        batch = _BatchOperation(tel, operation, instance, args, kwargs)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            _detach(token)
-            finish(span, None, error)
+            batch.finish(None, error)
             raise
-        _detach(token)
-        finish(span, result, None)
-        if operation == "results":
-            return counted_results(tel, instance, _batch_id(args, kwargs), result)
-        return result
-    return sync_wrapper
+        batch.finish(result, None)
+        return counted_results(tel, instance, _batch_id(args, kwargs), result) if results else result
+    return wrapper
 
 
 def _batch_id(args: Any, kwargs: Mapping[str, Any]) -> Any:
     return kwargs.get("message_batch_id", args[0] if args else None)
 
 
-def _attach(span: Any) -> object:
-    if span is None:
-        return None
-    try:
-        return otel_context.attach(trace.set_span_in_context(span))
-    except Exception as error:
-        _faults.report("batch attach", error)
-        return None
-
-
-def _detach(token: object) -> None:
-    if token is not None:
-        try:
-            otel_context.detach(token)  # type: ignore[arg-type]
-        except Exception as error:
-            _faults.report("batch detach", error)
-
-
-# -- per attempt -------------------------------------------------------------------------------------
+# -- per attempt: already thin drivers (the logic is `Call.attempt` / `Call.attempt_failed`) --------------
 
 
 def _sync_attempt(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:

@@ -55,6 +55,7 @@ BATCH_OPERATION: Final = "anthropic_otel.batch.operation"
 STREAM_CLOSED_EARLY: Final = "anthropic_otel.stream.closed_early"
 ATTEMPT_EVENT: Final = "anthropic_otel.attempt"
 ATTEMPT_STATUS: Final = "http.response.status_code"
+USAGE_RAW_PREFIX: Final = "anthropic_otel.usage."  # span: + SDK usage field, a value that cannot be real, as seen
 
 # Operation names.
 OP_CHAT: Final = "chat"

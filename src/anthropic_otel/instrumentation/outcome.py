@@ -1,0 +1,69 @@
+"""What a response, a stream event or an error teaches about a call: usage, stop reason and ids.
+
+`Outcome` holds those facts and learns them; it knows nothing of spans, metrics or the call's lifecycle
+(`Call` extends it, so one object per call carries both, with no extra allocation on the hot path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cost.usage import Usage
+
+
+class Outcome:
+    """The facts of one call's result, filled in as the response or its events arrive."""
+
+    __slots__ = ("request_id", "response_id", "response_model", "snapshot", "stop_reason", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.stop_reason: str | None = None
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.request_id: str | None = None
+        self.snapshot: Any = None  # the final message (or the stream's rebuilt one), for content capture
+
+    def learn_message(self, message: Any) -> None:
+        """A complete Message (non-streamed create or parse)."""
+        self.response_id = message.id
+        self.response_model = message.model
+        self.stop_reason = message.stop_reason
+        self.usage = Usage.of(message.usage)
+        self.request_id = getattr(message, "_request_id", None)
+        self.snapshot = message
+
+    def learn_event(self, event: Any) -> bool:
+        """A stream event other than a content delta; True when it is the stream's final `message_stop`."""
+        kind = event.type
+        if kind == "message_start":
+            message = event.message
+            self.response_id = message.id
+            self.response_model = message.model
+            if self.usage is None:
+                self.usage = Usage.of(message.usage)
+            else:
+                self.usage.update(message.usage)
+        elif kind == "message_delta":
+            stop = event.delta.stop_reason
+            if stop is not None:
+                self.stop_reason = stop
+            if self.usage is None:
+                self.usage = Usage.of(event.usage)
+            else:
+                self.usage.update(event.usage)  # cumulative: present fields replace earlier ones
+        elif kind == "message_stop":
+            return True
+        return False
+
+    def learn_stream(self, stream: Any) -> None:
+        """The request id of a stream, from its response headers."""
+        headers = getattr(getattr(stream, "response", None), "headers", None)
+        if headers is not None:
+            self.request_id = headers.get("request-id")
+
+    def learn_error(self, error: BaseException) -> None:
+        """The request id an API error carries."""
+        request_id = getattr(error, "request_id", None)
+        if isinstance(request_id, str):
+            self.request_id = request_id
