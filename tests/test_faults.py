@@ -221,3 +221,35 @@ def test_async_call_survives_a_broken_tracer(fake: FakeAnthropicServer) -> None:
     totals = pipeline.totals()
     assert (totals["requests"], totals["active"]) == (2, 0)
     assert pipeline.spent() == totals["cost_total"] > 0
+
+
+class _DurationRaises(MeterProvider):
+    """The SDK's meter, except that the duration histogram raises on `record`: the others must still record."""
+
+    def get_meter(self, *args: Any, **kwargs: Any) -> Any:
+        meter = super().get_meter(*args, **kwargs)
+
+        class Meter(_Meter):
+            def create_histogram(self, name: str, *a: Any, **k: Any) -> Any:
+                if name == "gen_ai.client.operation.duration":
+                    return _RaisingHistogram()
+                return meter.create_histogram(name, *a, **k)
+        return Meter(meter)
+
+
+def test_one_raising_histogram_costs_that_record_only(fake: FakeAnthropicServer,
+                                                      client: anthropic.Anthropic) -> None:
+    _faults.clear()
+    reader = InMemoryMetricReader()
+    anthropic_otel.instrument(tracer_provider=TracerProvider(), meter_provider=_DurationRaises(metric_readers=[reader]))
+    try:
+        run(client, "create")
+    finally:
+        anthropic_otel.uninstrument()
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert "gen_ai.client.operation.duration" not in names
+    points = names["gen_ai.client.token.usage"].data.data_points
+    assert sorted(p.attributes["gen_ai.token.type"] for p in points) == ["input", "output"]
+    assert _faults.counts()

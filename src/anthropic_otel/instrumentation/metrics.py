@@ -30,11 +30,14 @@ from opentelemetry.metrics import Meter
 from ..cost.pricing import Cost
 from ..cost.usage import Usage
 from ..telemetry import names as n
+from ..telemetry.faults import Guard
 from .instruments import GaugePoint, Point, for_meter
 
 _log = logging.getLogger("anthropic_otel")
 
 # (operation, provider, model, server.address, *metric attribute values)
+_RECORD: Final = Guard("histogram record")
+
 CommonKey = tuple[str, ...]
 
 LABEL_MAX_LENGTH: Final = 128  # characters of a label value; longer values are cut
@@ -181,17 +184,32 @@ class Metrics:
                 self._add_cost(key, cost)
             elif not priced:
                 self._unpriced[key] = self._unpriced.get(key, 0) + 1
-        if error_type is None:
-            self.duration.record(duration, self.attributes(key, (n.GEN_AI_REQUEST_STREAM, stream)))
-        else:
-            self.duration.record(duration, self.attributes(
-                key, (n.GEN_AI_REQUEST_STREAM, stream), (n.ERROR_TYPE, error_type)))
+        # Each record is guarded on its own: a histogram whose `record` raises costs that record only
+        # (try/except costs nothing in CPython 3.11 until something raises).
+        try:
+            if error_type is None:
+                self.duration.record(duration, self.attributes(key, (n.GEN_AI_REQUEST_STREAM, stream)))
+            else:
+                self.duration.record(duration, self.attributes(
+                    key, (n.GEN_AI_REQUEST_STREAM, stream), (n.ERROR_TYPE, error_type)))
+        except Exception as error:
+            _RECORD.fault(error)
         if usage is not None:
-            self.token_usage.record(usage.total_input, self.attributes(key, (n.GEN_AI_TOKEN_TYPE, n.TOKEN_INPUT)))
-            self.token_usage.record(usage.output_tokens,
-                                    self.attributes(key, (n.GEN_AI_TOKEN_TYPE, n.TOKEN_OUTPUT)))
+            try:
+                self.token_usage.record(usage.total_input,
+                                        self.attributes(key, (n.GEN_AI_TOKEN_TYPE, n.TOKEN_INPUT)))
+            except Exception as error:
+                _RECORD.fault(error)
+            try:
+                self.token_usage.record(usage.output_tokens,
+                                        self.attributes(key, (n.GEN_AI_TOKEN_TYPE, n.TOKEN_OUTPUT)))
+            except Exception as error:
+                _RECORD.fault(error)
         if ttfc is not None:
-            self.ttfc.record(ttfc, self.attributes(key))
+            try:
+                self.ttfc.record(ttfc, self.attributes(key))
+            except Exception as error:
+                _RECORD.fault(error)
 
     def _add_tokens(self, key: CommonKey, usage: Usage) -> None:
         """Adds `usage` by token class; the caller holds the lock."""
