@@ -54,7 +54,10 @@ class Floor:
 
 
 def runner(name: str, floor: Floor, client: Any, request: Mapping[str, Any]) -> Callable[[], None]:
-    """One call of scenario `name` (`create`, `streamN`, `helperN`) with the floor's telemetry around it."""
+    """One call of scenario `name` (`create`, `streamN`, `helperN`) with the floor's telemetry around it.
+
+    Like `late`, it looks the SDK method up on every call: it must run on the unpatched SDK, whenever it was made.
+    """
     messages = client.messages
     url = client.base_url
     host, port = url.host, url.port or (443 if url.scheme == "https" else 80)
@@ -106,14 +109,12 @@ def runner(name: str, floor: Floor, client: Any, request: Mapping[str, Any]) -> 
             ttfc_histogram(first - start, common)
 
     if name == "create":
-        create = messages.create
-
         def run_create() -> None:
             start = perf_counter()
             span = begin()
             token = attach(set_span_in_context(span))
             try:
-                message = create(**request)
+                message = messages.create(**request)
             finally:
                 detach(token)
             usage = message.usage
@@ -122,14 +123,12 @@ def runner(name: str, floor: Floor, client: Any, request: Mapping[str, Any]) -> 
         return run_create
 
     if name.startswith("stream"):
-        create = messages.create
-
         def run_stream() -> None:
             start = perf_counter()
             span = begin()
             token = attach(set_span_in_context(span))
             try:
-                events = create(stream=True, **request)
+                events = messages.create(stream=True, **request)
             finally:
                 detach(token)
             request_id = events.response.headers.get("request-id")
@@ -149,13 +148,11 @@ def runner(name: str, floor: Floor, client: Any, request: Mapping[str, Any]) -> 
                 delta.usage.output_tokens, request_id)
         return run_stream
 
-    stream_helper = messages.stream
-
     def run_helper() -> None:
         start = perf_counter()
         span = begin()
         token = attach(set_span_in_context(span))
-        manager = stream_helper(**request)
+        manager = messages.stream(**request)
         try:
             helper = manager.__enter__()  # sends the request
         finally:
