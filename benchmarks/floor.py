@@ -198,13 +198,14 @@ def check(scenarios: list[str], client_for: Callable[..., Any], request: Mapping
             late(name, client_for(name), request)()
         finally:
             anthropic_otel.uninstrument()
-        ours = [s for s in spans.get_finished_spans() if s.instrumentation_scope.name == n.SCOPE]
+        ours = [s for s in spans.get_finished_spans()
+                if s.instrumentation_scope is not None and s.instrumentation_scope.name == n.SCOPE]
         spans.clear()
         if len(ours) != 1:
             problems.append(f"{name}: {len(ours)} spans of ours")
             continue
         attributes = ours[0].attributes or {}
-        COSTS[name] = {key: float(attributes.get(key, 0.0)) for key in (n.COST_USD, n.CACHE_SAVINGS_USD)}
+        COSTS[name] = {key: float(str(attributes.get(key, 0.0))) for key in (n.COST_USD, n.CACHE_SAVINGS_USD)}
         runner(name, floor, client_for(name, False), request)()
         mine = spans.get_finished_spans()
         spans.clear()

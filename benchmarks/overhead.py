@@ -7,6 +7,14 @@ socket is opened and only the SDK and the instrumentation are measured. Three sc
 - `stream`: `messages.create(..., stream=True)` read to the end, 10 and 50 text deltas (15 and 55 SSE events);
 - `helper`: `with messages.stream(...) as s: for _ in s.text_stream: ...; s.get_final_message()`, 10 and 50 deltas.
 
+anthropic-otel runs in two workers, each also timing, in the same process and round, the bare SDK with no patch
+in place (it calls `uninstrument()` before those batches and `instrument()` before its own), the bare SDK with its
+own tracing off, and the OpenTelemetry floor (floor.py: the same span and histogram records written by hand):
+
+- `ours`: providers passed to `instrument()`, no global provider;
+- `ours-app`: the set-up most applications have, a global `TracerProvider` (BatchSpanProcessor) and `MeterProvider`
+  (PeriodicExportingMetricReader) and `instrument()` without arguments; the bare SDK then makes its own span.
+
 Each variant runs in its own long-lived worker process (`--worker`; a peer's in its own venv), all with the same
 providers: a real `TracerProvider` with a `BatchSpanProcessor` whose exporter counts and drops spans, and a real
 `MeterProvider` with an `InMemoryMetricReader` (collected between rounds, outside the timing). The
@@ -17,7 +25,8 @@ in one process, batch after batch. The orchestrator asks the workers for short b
 order rotating, variant/bare order flipping): a figure is the median over rounds of variant / bare, times the
 bare median for µs. With `--peers`, the whole run takes about 5 minutes on the 2-core dev machine.
 
-    python benchmarks/overhead.py             # anthropic-otel and the SDK's own tracing; RSS over 100,000 calls
+    python benchmarks/overhead.py             # floor tables, anthropic-otel and the SDK's own tracing; RSS run
+    python benchmarks/overhead.py --rss-calls 0   # the same without the RSS run (about 3 min idle)
     python benchmarks/overhead.py --peers     # + OpenLLMetry, OpenInference, OpenTelemetry project, own venvs
     python benchmarks/overhead.py --setup     # only create the peers' venvs (benchmarks/.venvs/)
     python benchmarks/overhead.py --render run.json   # the report of a run saved with --json
@@ -320,7 +329,7 @@ def instrument(variant: str, telemetry: Telemetry) -> str:
         return f"anthropic {version('anthropic')}"
     if variant == "sdk":  # the clients get the provider (`client_options`); no global one, so bare stays bare
         return f"anthropic {version('anthropic')} own tracing"
-    kwargs = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
+    kwargs: dict[str, Any] = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
     if variant in TOGGLED:
         import anthropic_otel
 
@@ -811,8 +820,8 @@ def noise_table(workers: Sequence[Worker], clock: str) -> str:
     other = "wall" if clock == "cpu" else "cpu"
     lines = ["| worker | runs | clock | " + " | ".join(SCENARIOS) + " |", "|---|---|---|" + "---|" * len(SCENARIOS)]
     for work in workers:
-        for runs, name, samples in (("variant", clock, work.samples), ("bare", clock, work.bare),
-                                    ("variant", other, work.other), ("bare", other, work.bare_other)):
+        for runs, name, samples in [(kind, clock, work.series(kind)) for kind in work.kinds] + [
+                (kind, other, work.series(kind, other=True)) for kind in work.kinds]:
             if not samples:
                 continue
             cells = [f"{median(samples[s]):,.0f} ± {spread(samples[s]):,.0f}" for s in SCENARIOS if s in samples]
