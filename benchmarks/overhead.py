@@ -989,13 +989,14 @@ def render(result: dict[str, Any]) -> str:
         out.append(f"\nTargets: {floor_verdict(row)}.")
         out.append(f"\nSpans per expected span: {row.work.stats.get('spans_per_call', 0):.2f}; metric points "
                    f"{row.work.stats.get('points', 0)}.\n")
-    out.append(
-        "Every kind ran in the same worker process, a few milliseconds apart, in each round (order flipping): "
-        "bare and quiet and floor with `uninstrument()` in force, ours with `instrument()`. µs above the bare SDK with "
-        "its own tracing off (which is what both the floor and anthropic-otel run on: anthropic-otel turns the SDK's "
-        "span off for its own calls): median over rounds of (kind - quiet) / quiet x the median of quiet; "
-        "ours - floor and ours - bare likewise, per round; ± the standard error of the median. Per additional SSE "
-        "event: (excess at 50 deltas - at 10) / 40, per round, then the median.\n")
+    if out:
+        out.append(
+            "Every kind ran in the same worker process, a few milliseconds apart, in each round (order "
+            "flipping): bare and quiet and floor with `uninstrument()` in force, ours with `instrument()`. µs above "
+            "the bare SDK with its own tracing off (which is what both the floor and anthropic-otel run on: "
+            "anthropic-otel turns the SDK's span off for its own calls): median over rounds of (kind - quiet) / "
+            "quiet x the median of quiet; ours - floor and ours - bare likewise, per round; ± the standard error of "
+            "the median. Per additional SSE event: (excess at 50 deltas - at 10) / 40, per round, then the median.\n")
     main_rows = [row for row in rows if row.work.variant != "ours-app"]
     out.append(f"## Overhead over the bare SDK ({result['rounds']} interleaved rounds, medians)\n")
     out.append(table(main_rows))
