@@ -7,6 +7,14 @@ socket is opened and only the SDK and the instrumentation are measured. Three sc
 - `stream`: `messages.create(..., stream=True)` read to the end, 10 and 50 text deltas (15 and 55 SSE events);
 - `helper`: `with messages.stream(...) as s: for _ in s.text_stream: ...; s.get_final_message()`, 10 and 50 deltas.
 
+anthropic-otel runs in two workers, each also timing, in the same process and round, the bare SDK with no patch
+in place (it calls `uninstrument()` before those batches and `instrument()` before its own), the bare SDK with its
+own tracing off, and the OpenTelemetry floor (floor.py: the same span and histogram records written by hand):
+
+- `ours`: providers passed to `instrument()`, no global provider;
+- `ours-app`: the set-up most applications have, a global `TracerProvider` (BatchSpanProcessor) and `MeterProvider`
+  (PeriodicExportingMetricReader) and `instrument()` without arguments; the bare SDK then makes its own span.
+
 Each variant runs in its own long-lived worker process (`--worker`; a peer's in its own venv), all with the same
 providers: a real `TracerProvider` with a `BatchSpanProcessor` whose exporter counts and drops spans, and a real
 `MeterProvider` with an `InMemoryMetricReader` (collected between rounds, outside the timing). The
@@ -17,7 +25,8 @@ in one process, batch after batch. The orchestrator asks the workers for short b
 order rotating, variant/bare order flipping): a figure is the median over rounds of variant / bare, times the
 bare median for µs. With `--peers`, the whole run takes about 5 minutes on the 2-core dev machine.
 
-    python benchmarks/overhead.py             # anthropic-otel and the SDK's own tracing; RSS over 100,000 calls
+    python benchmarks/overhead.py             # floor tables, anthropic-otel and the SDK's own tracing; RSS run
+    python benchmarks/overhead.py --rss-calls 0   # the same without the RSS run (about 3 min idle)
     python benchmarks/overhead.py --peers     # + OpenLLMetry, OpenInference, OpenTelemetry project, own venvs
     python benchmarks/overhead.py --setup     # only create the peers' venvs (benchmarks/.venvs/)
     python benchmarks/overhead.py --render run.json   # the report of a run saved with --json
@@ -223,11 +232,22 @@ def _scenario_runner(name: str, open_telemetry: Any) -> Callable[[], None]:
 
 
 class Telemetry:
-    """The providers every instrumented variant gets: spans and metrics are real, exports go nowhere."""
+    """The providers every instrumented variant gets: spans and metrics are real, exports go nowhere.
 
-    def __init__(self) -> None:
+    `application=False` (the default set-up of this benchmark): a `BatchSpanProcessor` and an `InMemoryMetricReader`
+    handed to the instrumentation explicitly, no global provider. `application=True`: the set-up most applications
+    have, the same `BatchSpanProcessor` and a `PeriodicExportingMetricReader` (default 60 s interval, exporter
+    drops) registered as the global providers, which also turns the SDK's own tracing on for every client.
+    """
+
+    def __init__(self, application: bool = False) -> None:
         from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.metrics.export import (
+            InMemoryMetricReader,
+            MetricExporter,
+            MetricExportResult,
+            PeriodicExportingMetricReader,
+        )
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -242,26 +262,63 @@ class Telemetry:
             def shutdown(self) -> None:
                 pass
 
+        class DropMetrics(MetricExporter):
+            def __init__(self) -> None:
+                super().__init__()
+                self.points = 0
+
+            def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+                self.points = count_points(metrics_data)
+                return MetricExportResult.SUCCESS
+
+            def force_flush(self, timeout_millis: float = 10_000) -> bool:
+                return True
+
+            def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+                pass
+
+        self.application = application
         self.exporter = DropSpans()
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
+        self.metric_exporter = DropMetrics()
+        self.reader: Any = (PeriodicExportingMetricReader(self.metric_exporter) if application
+                            else InMemoryMetricReader())
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
         self.points = 0
+        if application:
+            from opentelemetry import metrics, trace
+
+            trace.set_tracer_provider(self.tracer_provider)
+            metrics.set_meter_provider(self.meter_provider)
 
     def collect(self) -> None:
-        data = self.reader.get_metrics_data()
-        points = 0
-        if data is not None:
-            for resource in data.resource_metrics:
-                for scope in resource.scope_metrics:
-                    for metric in scope.metrics:
-                        points += len(metric.data.data_points)
-        self.points = points
+        if self.application:  # what the periodic reader does every 60 s, done between rounds here
+            self.meter_provider.force_flush()
+            self.points = self.metric_exporter.points
+        else:
+            self.points = count_points(self.reader.get_metrics_data())
 
     def spans(self) -> int:
         self.tracer_provider.force_flush()
         return self.exporter.count
+
+
+def count_points(data: Any) -> int:
+    points = 0
+    if data is not None:
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    points += len(metric.data.data_points)
+    return points
+
+
+# Variants whose worker toggles `instrument()` / `uninstrument()` between batches, so that their bare SDK runs
+# with no patch in place, and that also run the floor (see floor.py). `ours-app` has the application set-up.
+TOGGLED = ("ours", "ours-app")
+KINDS_TOGGLED = ("variant", "bare", "quiet", "floor")
+KINDS_PLAIN = ("variant", "bare")
 
 
 def instrument(variant: str, telemetry: Telemetry) -> str:
@@ -272,11 +329,11 @@ def instrument(variant: str, telemetry: Telemetry) -> str:
         return f"anthropic {version('anthropic')}"
     if variant == "sdk":  # the clients get the provider (`client_options`); no global one, so bare stays bare
         return f"anthropic {version('anthropic')} own tracing"
-    kwargs = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
-    if variant == "ours":
+    kwargs: dict[str, Any] = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
+    if variant in TOGGLED:
         import anthropic_otel
 
-        anthropic_otel.instrument(**kwargs)
+        anthropic_otel.instrument(**({} if telemetry.application else kwargs))
         return f"anthropic-otel {version('anthropic-otel')}"
     peer = PEER_BY_KEY[variant]
     import importlib
@@ -304,50 +361,117 @@ def timed_batch(run: Callable[[], None], calls: int) -> tuple[float, float]:
 
 
 def worker(variant: str, scenarios: Sequence[str], warmup: float, parent_span: bool = False) -> None:
-    """Answers `run <scenario> <calls> [bare]`, `collect`, `stats` and `quit` on stdin/stdout, one JSON line each.
+    """Answers `run <scenario> <calls> [kind]`, `collect`, `stats` and `quit` on stdin/stdout, one JSON line each.
 
-    The bare runners are made before the instrumentation, so they call the SDK's original methods: the variant
-    and its bare SDK run in one process, batch after batch, with the same heap and caches. (anthropic-otel also
-    hooks the SDK's per-attempt method and its `_tracer` property, which the bare runners still pass through:
-    about 1 µs per call, counted as bare.)
+    Peers and the SDK's own tracing: the bare runners are made before the instrumentation, so they call the SDK's
+    original methods; the variant and its bare SDK run in one process, batch after batch, with the same heap and
+    caches. anthropic-otel (`ours`, `ours-app`): its patches are class-level, and its `_tracer` property and
+    per-attempt hook would run inside such "bare" timings, so its worker calls `uninstrument()` before a bare or
+    floor batch and `instrument()` before its own (outside the timing; about 2 ms), and its runners look the
+    SDK's method up on every call. Its kinds: `variant` (instrumented), `bare` (no patch; the SDK's own tracing as
+    the set-up leaves it), `quiet` (no patch, the SDK's own tracing off), `floor` (quiet + the same span and
+    histogram records by hand, floor.py).
     """
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
-    telemetry = Telemetry()
+    toggled = variant in TOGGLED
+    telemetry = Telemetry(application=variant == "ours-app")
     parent = telemetry.tracer_provider.get_tracer("application") if parent_span else None
-    bare = {name: scenario_runner(name, parent) for name in scenarios}
-    for run in bare.values():
-        run()  # builds the SDK's lazy state (tracer, models) before any instrumentation
-    description = instrument(variant, telemetry)
-    runners = {name: scenario_runner(name, parent, client_options(variant, telemetry)) for name in scenarios}
+    ready: dict[str, Any] = {}
+    if not toggled:
+        bare = {name: scenario_runner(name, parent) for name in scenarios}
+        for run in bare.values():
+            run()  # builds the SDK's lazy state (tracer, models) before any instrumentation
+        description = instrument(variant, telemetry)
+        runners = {"bare": bare,
+                   "variant": {name: scenario_runner(name, parent, client_options(variant, telemetry))
+                               for name in scenarios}}
+
+        def set_kind(kind: str) -> None:
+            pass
+    else:
+        import floor
+
+        ready["floor_check"] = floor.check(list(scenarios), scenario_client, REQUEST)
+        providers = (None, None) if telemetry.application else (telemetry.tracer_provider, telemetry.meter_provider)
+        floor_telemetry = floor.Floor(*providers)
+        runners = {
+            "variant": {name: in_span(floor.late(name, scenario_client(name), REQUEST), parent) for name in scenarios},
+            "bare": {name: in_span(floor.late(name, scenario_client(name), REQUEST), parent) for name in scenarios},
+            "quiet": {name: in_span(floor.late(name, scenario_client(name, False), REQUEST), parent)
+                      for name in scenarios},
+            "floor": {name: in_span(floor.runner(name, floor_telemetry, scenario_client(name, False), REQUEST), parent)
+                      for name in scenarios},
+        }
+        description = instrument(variant, telemetry)
+        state = {"instrumented": True}
+
+        def set_kind(kind: str) -> None:
+            import anthropic_otel
+
+            want = kind == "variant"
+            if want != state["instrumented"]:
+                if want:
+                    instrument(variant, telemetry)
+                else:
+                    anthropic_otel.uninstrument()
+                state["instrumented"] = want
     calls = 0
     for name in scenarios:  # warm up: caches, lazy imports, branch predictors
-        for run in (bare[name], runners[name]):
+        for kind, by_name in runners.items():
+            set_kind(kind)
+            run = by_name[name]
             deadline = time.perf_counter() + warmup
             while time.perf_counter() < deadline:
                 run()
                 calls += 1
     telemetry.collect()
     spans_before = telemetry.spans()
-    reply({"ready": description, "python": platform.python_version(), "warmup_calls": calls})
-    timed = {"variant": 0, "bare": 0}
+    reply({"ready": description, "python": platform.python_version(), "warmup_calls": calls,
+           "kinds": list(runners), "application": telemetry.application, **ready})
+    timed = dict.fromkeys(runners, 0)
     for line in sys.stdin:
         command = line.split()
         if not command:
             continue
         if command[0] == "run":
             name, count, which = command[1], int(command[2]), command[3] if len(command) > 3 else "variant"
-            cpu_us, wall_us = timed_batch((bare if which == "bare" else runners)[name], count)
+            set_kind(which)
+            cpu_us, wall_us = timed_batch(runners[which][name], count)
             reply({"cpu": cpu_us, "wall": wall_us})
             timed[which] += count
         elif command[0] == "collect":
             telemetry.collect()
             reply({"points": telemetry.points})
         elif command[0] == "stats":
-            spans = telemetry.spans() - spans_before - (timed["bare"] if parent_span else 0)
-            reply({"spans_per_call": spans / timed["variant"] if timed["variant"] else 0.0,
-                   "points": telemetry.points})
+            # spans expected: ours and the floor one each; the bare SDK one of its own when a global provider is
+            # set (application set-up); with --parent-span, every call one more
+            expected = timed["variant"] + timed.get("floor", 0)
+            if telemetry.application:
+                expected += timed["bare"]
+            if parent_span:
+                expected += sum(timed.values())
+            spans = telemetry.spans() - spans_before
+            reply({"spans_per_call": spans / expected if expected else 0.0, "points": telemetry.points})
         elif command[0] == "quit":
             break
+
+
+def scenario_client(name: str, open_telemetry: Any = None) -> Any:
+    if name == "create":
+        return make_client("json", LONG, open_telemetry)
+    return make_client("sse", int(name.removeprefix("stream").removeprefix("helper")), open_telemetry)
+
+
+def in_span(run: Callable[[], None], parent: Any) -> Callable[[], None]:
+    """`run`, inside an application span of its own when a `parent` tracer is given."""
+    if parent is None:
+        return run
+    start_as_current_span = parent.start_as_current_span
+
+    def run_in_span() -> None:
+        with start_as_current_span("application work"):
+            run()
+    return run_in_span
 
 
 def reply(data: dict[str, Any]) -> None:
@@ -416,7 +540,22 @@ class Worker:
     bare: dict[str, list[float]] = field(default_factory=dict)
     other: dict[str, list[float]] = field(default_factory=dict)
     bare_other: dict[str, list[float]] = field(default_factory=dict)
+    # the other kinds of a toggled worker (`quiet`, `floor`): kind -> scenario -> samples
+    extra: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    extra_other: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return KINDS_TOGGLED if self.variant in TOGGLED else KINDS_PLAIN
+
+    def series(self, kind: str, other: bool = False) -> dict[str, list[float]]:
+        """The samples of `kind` (variant, bare, quiet, floor), on the chosen clock or the other one."""
+        if kind == "variant":
+            return self.other if other else self.samples
+        if kind == "bare":
+            return self.bare_other if other else self.bare
+        return (self.extra_other if other else self.extra).setdefault(kind, {})
 
     def start(self, scenarios: Sequence[str], warmup: float, parent_span: bool) -> None:
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed with the worker)
@@ -503,11 +642,11 @@ def run_rounds(workers: Sequence[Worker], scenarios: dict[str, int], rounds: int
         order = list(workers[shift:]) + list(workers[:shift])
         for name, calls in scenarios.items():
             for work in order:
-                for which in (("variant", "bare") if index % 2 == 0 else ("bare", "variant")):
+                kinds = work.kinds if index % 2 == 0 else tuple(reversed(work.kinds))
+                for which in kinds:
                     answer = work.ask(f"run {name} {calls} {which}")
-                    samples, other = (work.samples, work.other) if which == "variant" else (work.bare, work.bare_other)
-                    samples.setdefault(name, []).append(answer[clock])
-                    other.setdefault(name, []).append(answer[other_clock])
+                    work.series(which).setdefault(name, []).append(answer[clock])
+                    work.series(which, other=True).setdefault(name, []).append(answer[other_clock])
         for work in workers:
             work.ask("collect")
         if (index + 1) % 10 == 0 or index + 1 == rounds:
@@ -563,6 +702,25 @@ class Row:
         pairs = zip(self.overheads(f"{kind}{SHORT}"), self.slopes(kind), strict=True)
         return median([short - SHORT * slope for short, slope in pairs])
 
+    # -- toggled workers: every kind against `quiet`, the bare SDK with its own tracing off --------------
+
+    def excess(self, scenario: str, kind: str, minus: str = "quiet") -> list[float]:
+        """Per round, µs of `kind` above `minus`, at `quiet`'s median speed: (kind - minus) / quiet x median(quiet).
+
+        All kinds of a round ran in the same worker milliseconds apart, so dividing by that round's `quiet`
+        takes the machine's phase out, as the ratios above do.
+        """
+        quiet = self.work.series("quiet")[scenario]
+        base = median(quiet)
+        rows = zip(self.work.series(kind)[scenario], self.work.series(minus)[scenario], quiet, strict=True)
+        return [(a - b) / q * base for a, b, q in rows]
+
+    def excess_slopes(self, prefix: str, kind: str, minus: str = "quiet") -> list[float]:
+        """Per round, (excess at 50 deltas - at 10) / 40: µs per additional SSE event."""
+        pairs = zip(self.excess(f"{prefix}{LONG}", kind, minus), self.excess(f"{prefix}{SHORT}", kind, minus),
+                    strict=True)
+        return [(long - short) / (LONG - SHORT) for long, short in pairs]
+
 
 def error(values: Sequence[float]) -> float:
     """Standard error of a median, from the interquartile range (normal approximation)."""
@@ -608,12 +766,62 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+TARGET_OVER_FLOOR_US = 20.0
+
+
+def floor_table(row: Row) -> str:
+    """Bare SDK, floor, ours and ours - floor side by side for one toggled worker, per scenario and per event."""
+    work = row.work
+    lines = [
+        "| per call | bare SDK, no patch (µs) | bare SDK, its own tracing off (µs) | floor | anthropic-otel "
+        "| **ours - floor** | ours - bare SDK |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(values: list[float], unit: str = "µs") -> str:
+        return f"{fmt_us(median(values))} ± {error(values):.{1 if unit != 'µs' else 0}f} {unit}"
+
+    labels = {"create": "`create`"}
+    for scenario in SCENARIOS:
+        if scenario not in work.samples:
+            continue
+        deltas = scenario.removeprefix("stream").removeprefix("helper")
+        label = labels.get(scenario) or (f"`create(stream=True)`, {deltas} deltas" if scenario.startswith("stream")
+                                         else f"`messages.stream()`, {deltas} deltas")
+        lines.append(
+            f"| {label} | {median(work.bare[scenario]):,.0f} | {median(work.series('quiet')[scenario]):,.0f} "
+            f"| {cell(row.excess(scenario, 'floor'))} | {cell(row.excess(scenario, 'variant'))} "
+            f"| **{cell(row.excess(scenario, 'variant', 'floor'))}** "
+            f"| {cell(row.excess(scenario, 'variant', 'bare'))} |")
+        if scenario.endswith(str(LONG)) and f"{scenario[:-len(str(LONG))]}{SHORT}" in work.samples:
+            prefix = scenario[:-len(str(LONG))]
+            lines.append(
+                f"| {'stream' if prefix == 'stream' else 'helper'}: per additional SSE event | | "
+                f"| {cell(row.excess_slopes(prefix, 'floor'), 'µs/event')} "
+                f"| {cell(row.excess_slopes(prefix, 'variant'), 'µs/event')} "
+                f"| **{cell(row.excess_slopes(prefix, 'variant', 'floor'), 'µs/event')}** "
+                f"| {cell(row.excess_slopes(prefix, 'variant', 'bare'), 'µs/event')} |")
+    return "\n".join(lines)
+
+
+def floor_verdict(row: Row) -> str:
+    create = median(row.excess("create", "variant", "floor"))
+    parts = [f"create: ours - floor {create:+.1f} µs (target <= +{TARGET_OVER_FLOOR_US:.0f}: "
+             f"{'met' if create <= TARGET_OVER_FLOOR_US else 'NOT met'})"]
+    for prefix in ("stream", "helper"):
+        if f"{prefix}{LONG}" in row.work.samples:
+            slope = median(row.excess_slopes(prefix, "variant", "floor"))
+            parts.append(f"{prefix}: {slope:+.2f} µs per extra event above the floor (target <= "
+                         f"+{TARGET_PER_EVENT_US:.0f}: {'met' if slope <= TARGET_PER_EVENT_US else 'NOT met'})")
+    return "; ".join(parts)
+
+
 def noise_table(workers: Sequence[Worker], clock: str) -> str:
     other = "wall" if clock == "cpu" else "cpu"
     lines = ["| worker | runs | clock | " + " | ".join(SCENARIOS) + " |", "|---|---|---|" + "---|" * len(SCENARIOS)]
     for work in workers:
-        for runs, name, samples in (("variant", clock, work.samples), ("bare", clock, work.bare),
-                                    ("variant", other, work.other), ("bare", other, work.bare_other)):
+        for runs, name, samples in [(kind, clock, work.series(kind)) for kind in work.kinds] + [
+                (kind, other, work.series(kind, other=True)) for kind in work.kinds]:
             if not samples:
                 continue
             cells = [f"{median(samples[s]):,.0f} ± {spread(samples[s]):,.0f}" for s in SCENARIOS if s in samples]
@@ -677,6 +885,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="make every call (bare too) inside an application span, as in a traced app; "
                              "the metric records then also offer exemplars")
     parser.add_argument("--no-sdk-tracing", action="store_true", help="skip the SDK's own tracing row")
+    parser.add_argument("--no-app", action="store_true",
+                        help="skip the application set-up worker (global providers, periodic metric reader)")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="process CPU time (default; robust to other load) or wall-clock time")
     parser.add_argument("--render", type=Path, help="print the report of a saved --json file, run nothing")
@@ -707,6 +917,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_peers(peers)
     main_python = sys.executable
     workers = [Worker("anthropic-otel", "main", "ours", main_python)]
+    if not args.no_app:
+        workers.append(Worker("anthropic-otel, application set-up", "main", "ours-app", main_python))
     if not args.no_sdk_tracing:
         workers.append(Worker("SDK's own tracing (span only)", "main", "sdk", main_python))
     workers += [Worker(peer.label, peer.key, peer.key, str(venv_python(peer.key))) for peer in peers]
@@ -735,7 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "workers": [{"label": w.label, "venv": w.venv, "variant": w.variant, "python": w.python, "info": w.info,
                      "samples": w.samples, "bare": w.bare, "other": w.other, "bare_other": w.bare_other,
-                     "stats": w.stats} for w in workers],
+                     "extra": w.extra, "extra_other": w.extra_other, "stats": w.stats} for w in workers],
         "rss": rss_results, "scenarios": scenarios, "rounds": args.rounds, "clock": args.clock,
         "command": command, "load_before": load_before, "seconds": time.perf_counter() - began,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
@@ -752,22 +964,52 @@ def render(result: dict[str, Any]) -> str:
     for data in result["workers"]:
         workers.append(Worker(data["label"], data["venv"], data["variant"], data.get("python", ""), info=data["info"],
                               samples=data["samples"], bare=data["bare"], other=data["other"],
-                              bare_other=data["bare_other"], stats=data["stats"]))
+                              bare_other=data["bare_other"], extra=data.get("extra", {}),
+                              extra_other=data.get("extra_other", {}), stats=data["stats"]))
     rows = [Row(work) for work in workers]
     clock = result.get("clock", "cpu")
 
     out: list[str] = []
+    for row in rows:
+        if row.work.variant not in TOGGLED or "floor" not in row.work.extra:
+            continue
+        setup = ("application set-up: global TracerProvider (BatchSpanProcessor) and MeterProvider "
+                 "(PeriodicExportingMetricReader), `instrument()` without arguments; the bare SDK makes its own span"
+                 if row.work.variant == "ours-app" else
+                 "providers passed to `instrument()`, no global provider (the bare SDK's own tracing finds none)")
+        out.append(f"## Floor, ours, ours - floor: {setup} ({result['rounds']} interleaved rounds, medians)\n")
+        out.append(floor_table(row))
+        check = row.work.info.get("floor_check") or {}
+        problems = check.get("problems", ["no check"])
+        out.append(f"\nFloor check (ours and the floor once each on in-memory providers): "
+                   f"{check.get('compared', 0)} spans compared, {check.get('histogram_sets', 0)} histogram attribute "
+                   f"sets, {check.get('histogram_records', 0)} records: "
+                   + ("same span names, kinds, attributes and histogram attribute sets" if not problems
+                      else "DIFFERENT: " + "; ".join(problems)))
+        out.append(f"\nTargets: {floor_verdict(row)}.")
+        out.append(f"\nSpans per expected span: {row.work.stats.get('spans_per_call', 0):.2f}; metric points "
+                   f"{row.work.stats.get('points', 0)}.\n")
+    if out:
+        out.append(
+            "Every kind ran in the same worker process, a few milliseconds apart, in each round (order "
+            "flipping): bare and quiet and floor with `uninstrument()` in force, ours with `instrument()`. µs above "
+            "the bare SDK with its own tracing off (which is what both the floor and anthropic-otel run on: "
+            "anthropic-otel turns the SDK's span off for its own calls): median over rounds of (kind - quiet) / "
+            "quiet x the median of quiet; ours - floor and ours - bare likewise, per round; ± the standard error of "
+            "the median. Per additional SSE event: (excess at 50 deltas - at 10) / 40, per round, then the median.\n")
+    main_rows = [row for row in rows if row.work.variant != "ours-app"]
     out.append(f"## Overhead over the bare SDK ({result['rounds']} interleaved rounds, medians)\n")
-    out.append(table(rows))
+    out.append(table(main_rows))
     out.append(
         "\nRatio: median over rounds of variant / bare SDK, both run by the same worker process a few milliseconds "
-        "apart (CPU time of the process; the bare runners were bound before the instrumentation patched the SDK). "
+        "apart (CPU time of the process; the bare runners of peers and of the SDK's own tracing were bound before "
+        "the instrumentation patched the SDK; anthropic-otel's worker uninstruments for its bare batches). "
         "µs: (ratio - 1) x the bare median of this run; ± is the standard error of that median. Per call: the "
         "stream's overhead extrapolated to no delta; per extra event: (overhead at 50 deltas - at 10) / 40, per "
         "round, then the median. Metric points: data points in one collection of the worker's MeterProvider after "
         "all its calls (series, not records).")
     out.append("\nWorkers: " + "; ".join(f"{w.label} [{w.venv}] = {w.info['ready']}" for w in workers))
-    ours = next((row for row in rows if row.work.variant == "ours"), None)
+    ours = next((row for row in main_rows if row.work.variant == "ours"), None)
     if ours is not None:
         lines = "\n".join(f"- {line}" for line in verdict(ours))
         out.append(f"\nTargets for anthropic-otel (<= {TARGET_CREATE_US:.0f} µs per call, <= "

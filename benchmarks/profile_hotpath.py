@@ -180,6 +180,90 @@ def components() -> list[tuple[str, str]]:
     return results
 
 
+def own_python(rounds: int = 40) -> list[tuple[str, str]]:
+    """Our own Python per call: anthropic-otel minus the floor (floor.py), both with the SDK call replaced.
+
+    The SDK's `create` is replaced by a function returning a parsed `Message` (or a `Stream` of parsed events), so
+    only the telemetry runs: anthropic-otel's wrappers, call lifecycle and stream proxy against the floor's
+    hand-written span and histogram records on the same providers. Interleaved batches, median of the per-round
+    difference, on this thread's CPU time (the span export thread is left out for both). Hot caches: in a real
+    call the same difference is about 2.5x larger (compare overhead.py).
+    """
+    import statistics
+
+    import floor
+    import httpx2
+    from anthropic import AsyncStream, Stream
+
+    import anthropic_otel
+    from anthropic_otel.instrumentation import call as call_module
+    from anthropic_otel.instrumentation import patch
+    from anthropic_otel.instrumentation.instrumentor import AnthropicInstrumentor
+
+    telemetry = overhead.Telemetry()
+    quiet = overhead.scenario_client("stream10", False)
+    events = list(quiet.messages.create(stream=True, **overhead.REQUEST))
+    message = overhead.scenario_client("create", False).messages.create(**overhead.REQUEST)
+    response = httpx2.Response(200, headers=overhead.HEADERS)
+    anthropic_otel.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        tel: Any = AnthropicInstrumentor().telemetry
+        resource = overhead.scenario_client("create").messages
+        floor_telemetry = floor.Floor(telemetry.tracer_provider, telemetry.meter_provider)
+
+        class Canned(Stream):  # type: ignore[type-arg]
+            """A `Stream` of already parsed events: no HTTP, no SSE parsing."""
+
+            def __init__(self) -> None:  # no SDK state needed
+                self.response = response
+
+            def __iter__(self) -> Iterator[Any]:
+                return iter(events)
+
+        class CannedMessages:
+            def create(self, stream: bool = False, **kwargs: Any) -> Any:
+                return Canned() if stream else message
+
+        class CannedClient:
+            messages = CannedMessages()
+            base_url = quiet.base_url
+
+        def ours(stream: bool) -> Callable[[], None]:
+            def send() -> Any:
+                current = call_module.CURRENT_CALL.get()
+                if current is not None:
+                    current.attempt(response)  # what the per-attempt hook does
+                return Canned() if stream else message
+
+            def run() -> None:
+                result = patch._run_sync(tel, resource, overhead.REQUEST, "chat", stream, send, Stream, AsyncStream)
+                if stream:
+                    for _ in result:
+                        pass
+            return run
+
+        results: list[tuple[str, str]] = []
+        for name, stream, calls in (("create", False, 200), ("create(stream=True), 10 deltas", True, 100)):
+            runs = {"ours": ours(stream), "floor": floor.runner("stream10" if stream else "create", floor_telemetry,
+                                                                CannedClient(), overhead.REQUEST)}
+            samples: dict[str, list[float]] = {"ours": [], "floor": []}
+            for index in range(rounds + 3):
+                for which in (("ours", "floor") if index % 2 else ("floor", "ours")):
+                    start = time.thread_time_ns()  # this thread's CPU: other processes disturb it least
+                    for _ in range(calls):
+                        runs[which]()
+                    if index >= 3:  # the first rounds warm up
+                        samples[which].append((time.thread_time_ns() - start) / calls / 1000)
+            diff = statistics.median(a - b for a, b in zip(samples["ours"], samples["floor"], strict=True))
+            results.append((f"{name}: floor (span + histogram records by hand), no SDK call",
+                            f"{statistics.median(samples['floor']):.1f}"))
+            results.append((f"{name}: anthropic-otel, no SDK call", f"{statistics.median(samples['ours']):.1f}"))
+            results.append((f"{name}: **anthropic-otel minus floor** (our own Python, hot caches)", f"{diff:.1f}"))
+        return results
+    finally:
+        anthropic_otel.uninstrument()
+
+
 def breakdown(calls: int = 20000) -> str:
     """cProfile of the instrumentation's own work for a create, without the SDK: tottime per function."""
     import cProfile
@@ -396,6 +480,10 @@ def main() -> int:
         return 0
 
     rows = components()
+    try:
+        rows += own_python()
+    except Exception as error:  # the internals moved
+        rows.append(("anthropic-otel minus floor", f"n/a ({type(error).__name__}: {error})"[:100]))
     print("| piece (best of 7, µs per call) | µs |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
