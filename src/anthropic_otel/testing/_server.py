@@ -6,6 +6,7 @@ import threading
 from types import TracebackType
 from typing import Self
 
+from ._bill import Billing
 from ._http import FakeHTTPServer
 from ._routes import route
 from ._scenarios import Scenario
@@ -104,6 +105,11 @@ class FakeAnthropicServer:
     def calls(self) -> list[RecordedCall]:
         """Finished requests in arrival order (a snapshot copy)."""
         return self._state.calls()
+
+    @property
+    def billing(self) -> Billing:
+        """The fake usage and cost API's knobs (price factor per model, page size, 429s, a rejected key)."""
+        return self._state.billing
 
     def reset(self) -> None:
         """Forget calls, script, prompt cache, batches and the rate-limit window."""
