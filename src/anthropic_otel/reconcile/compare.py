@@ -31,21 +31,22 @@ class Row:
 
     @property
     def drift_usd(self) -> Decimal:
-        return self.computed.total_usd - self.billed.total_usd
+        """Billed minus computed: positive when Anthropic charged more than the package counted."""
+        return self.billed.total_usd - self.computed.total_usd
 
     @property
     def drift_pct(self) -> Decimal | None:
-        """Drift as a percentage of the bill; None when nothing was billed (then any computed dollar is drift)."""
-        billed = self.billed.total_usd
-        return None if not billed else self.drift_usd / billed * 100
+        """Drift as a percentage of the computed cost; None when nothing was counted (any billed dollar is drift)."""
+        computed = self.computed.total_usd
+        return None if not computed else self.drift_usd / computed * 100
 
 
 def drifted(computed: Decimal, billed: Decimal, max_drift_pct: Decimal, min_usd: Decimal) -> bool:
     """Off by more than the percentage, and by more than `min_usd` (float noise and fractions of a cent aside)."""
-    drift = abs(computed - billed)
+    drift = abs(billed - computed)
     if drift <= min_usd:
         return False
-    return not billed or drift / billed * 100 > max_drift_pct
+    return not computed or drift / computed * 100 > max_drift_pct
 
 
 def compare(buckets: Sequence[Bucket], counted: Side, billed: Side, now: datetime, final: Callable[[Bucket], bool],

@@ -91,9 +91,10 @@ def route(ex: Exchange, billing: Billing) -> None:
     if ex.method != "GET" or kind not in ("usage", "cost"):
         ex.send_error(404, "not_found_error", "Not found")
         return
-    key = ex.headers.get("x-api-key", "")
+    # The SDK sends its key as `x-api-key` or `Authorization: Bearer` depending on the version.
+    key = ex.headers.get("x-api-key") or ex.headers.get("authorization", "").removeprefix("Bearer ")
     if billing.reject_key or (billing.admin_key is not None and key != billing.admin_key):
-        ex.send_error(401, "authentication_error", "invalid x-api-key")
+        ex.send_error(401, "authentication_error", "invalid API key")
         return
     if billing.take_rate_limit():
         ex.send_error(429, "rate_limit_error", "Rate limited", [("retry-after", "1"), ("retry-after-ms", "50")])
