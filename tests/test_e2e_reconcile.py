@@ -177,3 +177,62 @@ def test_reconcile_finds_zero_drift_then_the_mispriced_model(tmp_path: Path, cap
         assert cli.main(["reconcile", *common, "--now", tomorrow]) == 1
         table = capsys.readouterr().out
         assert "+10.00%" in table and "FAIL" in table and PRICED_UP in table
+
+
+def test_the_drift_alert_fires_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporter (`reconcile --serve`, by the minute here) and the workload scraped by a real Prometheus that
+    runs the drift rules rendered for 1m buckets: the mispriced model's alert fires once its minute closes."""
+    from anthropic_otel.ops import rules
+
+    prometheus = tool("prometheus")
+    monkeypatch.setenv("ANTHROPIC_ADMIN_API_KEY", ADMIN_KEY)
+    config = rules.config_from_mapping({"cost_drift": {"window": "1m", "for": "0s", "min_usd": 0, "ratio": 0.05}})
+    (tmp_path / "drift.yml").write_text(yaml.safe_dump({"groups": [rules.drift_rules(config),
+                                                                   rules.drift_alerts(config)]}))
+    ports = {name: _free_port() for name in ("workload", "exporter", "prometheus")}
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(tmp_path / "drift.yml")],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{ports[job]}"]}]}
+                           for job in ("workload", "exporter")],
+    }))
+    prom = f"http://127.0.0.1:{ports['prometheus']}"
+
+    def firing() -> set[str]:
+        alerts = _get(f"{prom}/api/v1/alerts")["data"]["alerts"]
+        return {alert["labels"]["gen_ai_request_model"] for alert in alerts
+                if alert["labels"]["alertname"] == "AnthropicCostDrift" and alert["state"] == "firing"}
+
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(FakeAnthropicServer())
+        server.billing.admin_key = ADMIN_KEY
+        server.billing.price_factor[PRICED_UP] = Decimal("2")  # far off: a call counted a minute late cannot hide it
+        proc = stack.enter_context(_running([
+            prometheus, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+        ], tmp_path / "prometheus.log"))
+        exporter = stack.enter_context(_running([
+            sys.executable, "-m", "anthropic_otel.cli", "reconcile", "--serve", "--bucket", "1m", "--interval", "1",
+            "--host", "127.0.0.1", "--port", str(ports["exporter"]), "--api-url", server.base_url,
+        ], tmp_path / "exporter.log"))
+        while not 1 <= datetime.now(UTC).second <= 30:  # the calls within one minute, away from its end
+            time.sleep(0.5)
+        workload = stack.enter_context(_running(
+            [sys.executable, str(WORKLOAD), "--port", str(ports["workload"]), "--base-url", server.base_url],
+            tmp_path / "workload.log", stdin=subprocess.PIPE))
+        procs = [proc, exporter, workload]
+        try:
+            _wait("the workload's calls", lambda: "DONE" in (tmp_path / "workload.log").read_text(), 60, procs)
+            _wait("the billed figures", lambda: _scalar(prom, "count(anthropic_otel_billed_usd)") > 0, 90, procs)
+            _wait("AnthropicCostDrift", lambda: PRICED_UP in firing(), 30, procs)
+        except AssertionError as error:
+            logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in tmp_path.glob("*.log"))
+            raise AssertionError(f"{error}\n{logs}") from None
+        answered = {int(at // 60) for at, _, _ in server.billed_usage()}
+        if len(answered) == 1:  # every call answered in one minute: the honest model's bill matched to the cent
+            assert firing() == {PRICED_UP}
+        drift = _scalar(prom, f'model:anthropic_otel_cost_drift:ratio1m_closed{{gen_ai_request_model="{PRICED_UP}"}}')
+        assert drift == pytest.approx(1.0, abs=0.2)
+        assert ADMIN_KEY not in (tmp_path / "exporter.log").read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['exporter']}/metrics", timeout=5) as response:
+            assert ADMIN_KEY not in response.read().decode()
