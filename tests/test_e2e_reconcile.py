@@ -176,6 +176,8 @@ def test_reconcile_finds_zero_drift_then_the_mispriced_model(tmp_path: Path, cap
         # The table says the same to people.
         assert cli.main(["reconcile", *common, "--now", tomorrow]) == 1
         table = capsys.readouterr().out
+        with capsys.disabled():
+            print("\n" + table)
         assert "+10.00%" in table and "FAIL" in table and PRICED_UP in table
 
 
