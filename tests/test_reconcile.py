@@ -77,6 +77,14 @@ def test_a_429_is_retried_after_its_retry_after(server: FakeAnthropicServer) -> 
     assert {model for _, model in bill.side} == set(MODELS)
 
 
+def test_a_5xx_is_retried(server: FakeAnthropicServer) -> None:
+    server.billing.server_error_next = 1
+    bill = b.fetch(b.client(KEY, server.base_url, max_retries=2), _today(), "1d", b.Scope())
+    statuses = [call.status for call in server.calls if "/organizations/" in call.path]
+    assert statuses[:2] == [500, 200]
+    assert {model for _, model in bill.side} == set(MODELS)
+
+
 def test_rate_limits_past_the_retries_are_a_one_line_error(server: FakeAnthropicServer) -> None:
     server.billing.rate_limit_next = 5
     with pytest.raises(b.BilledError, match=r"HTTP 429 rate_limit_error\) after retries"):

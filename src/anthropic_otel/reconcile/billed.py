@@ -83,6 +83,7 @@ def fetch(api: anthropic.Anthropic, buckets: Sequence[Bucket], width: str, scope
     """Dollars and tokens per (bucket, model) over `buckets`, with how fresh the report is."""
     import anthropic
 
+    key = str(api.api_key or "")
     billed = Billed()
     if not buckets:
         return billed
@@ -95,11 +96,23 @@ def fetch(api: anthropic.Anthropic, buckets: Sequence[Bucket], width: str, scope
     except anthropic.PermissionDeniedError as error:
         raise BilledError(f"the key may not read the usage and cost report ({_status(error)}): use an Admin API "
                           "key or one with the read:analytics scope") from None
-    except anthropic.APIStatusError as error:
+    except (anthropic.RateLimitError, anthropic.InternalServerError) as error:
         raise BilledError(f"the usage and cost API failed ({_status(error)}) after retries") from None
+    except anthropic.APIStatusError as error:
+        raise BilledError(f"the usage and cost API refused the request ({_status(error)}: "
+                          f"{_message(error, key)})") from None
     except anthropic.APIConnectionError as error:
         raise BilledError(f"cannot reach the usage and cost API: {type(error).__name__}") from None
     return billed
+
+
+def _message(error: Any, key: str) -> str:
+    """The API's own message, without the key should it ever echo it."""
+    body = getattr(error, "body", None)
+    detail = body.get("error") if isinstance(body, dict) else None
+    message = detail.get("message") if isinstance(detail, dict) else None
+    text = str(message) if message else "no message"
+    return text.replace(key, "***") if key else text
 
 
 def _status(error: Any) -> str:

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", metavar="DATE", help="start (2026-11-01 or an RFC 3339 time; default: 7 days "
                         "ago by day, 24 hours ago by hour)")
     parser.add_argument("--until", metavar="DATE", help="end, exclusive (default: the end of the current bucket)")
-    parser.add_argument("--bucket", choices=tuple(bk.WIDTHS), default="1d", help="bucket width (default 1d)")
+    parser.add_argument("--bucket", choices=tuple(bk.WIDTHS), default="1d",
+                        help="bucket width: 1d or 1h (1m for short checks; default 1d)")
     parser.add_argument("--workspace", metavar="ID", help="count only the bill of this workspace (wrkspc_...)")
     parser.add_argument("--api-key-id", metavar="ID", help="count only the bill of this API key (apikey_...)")
     parser.add_argument("--max-drift", metavar="PCT", default="2",

@@ -117,6 +117,9 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
                 exporter.refresh()
             except b.BilledError as error:
                 print(f"anthropic-otel reconcile --serve: {error}", file=sys.stderr, flush=True)
+            except Exception as error:  # keep serving (the last final figures) and keep refreshing
+                print(f"anthropic-otel reconcile --serve: refresh failed: {type(error).__name__}", file=sys.stderr,
+                      flush=True)
             stop.wait(args.interval)
 
     threading.Thread(target=loop, name="billed-refresh", daemon=True).start()

@@ -96,8 +96,12 @@ def route(ex: Exchange, billing: Billing) -> None:
     if billing.reject_key or (billing.admin_key is not None and key != billing.admin_key):
         ex.send_error(401, "authentication_error", "invalid API key")
         return
-    if billing.take_rate_limit():
+    failure = billing.take_failure()
+    if failure == 429:
         ex.send_error(429, "rate_limit_error", "Rate limited", [("retry-after", "1"), ("retry-after-ms", "50")])
+        return
+    if failure is not None:
+        ex.send_error(failure, "api_error", "Internal server error")
         return
     query = parse_qs(ex.query)
     try:
