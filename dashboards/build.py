@@ -43,12 +43,14 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from anthropic_otel.telemetry.series import (
     ACTIVE,
+    BILLED_USD,
     BUDGET,
     CIRCUIT_STATE,
     COST,
     DURATION,
     FALLBACKS,
     LIMITER_WAIT,
+    PROVIDER,
     REJECTED,
     REQUESTS,
     RETRIES,
@@ -78,6 +80,7 @@ DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAGS = ["anthropic", "anthropic-otel", "gen-ai"]
 
 WRAPPER_DOCS = "https://github.com/anthropic-otel/anthropic-otel#resilience-wrapper-optional"
+EXPORTER_DOCS = "https://github.com/anthropic-otel/anthropic-otel#reconcile-with-the-bill"
 
 SUCCEEDED = 'error_type="none"'
 TRUNCATED = 'anthropic_stop_reason="max_tokens"'
@@ -173,6 +176,12 @@ def needs_wrapper(panel: Any) -> Any:
     """Marks a panel over the resilience wrapper's series (no data without it) with a link to its docs."""
     return panel.links([dash.DashboardLink("Needs the resilience wrapper").type(DashboardLinkType.LINK)
                         .url(WRAPPER_DOCS).target_blank(True)])
+
+
+def needs_exporter(panel: Any) -> Any:
+    """Marks a panel over the billed series of `anthropic-otel reconcile --serve` (no data without it)."""
+    return panel.links([dash.DashboardLink("Needs the reconcile exporter").type(DashboardLinkType.LINK)
+                        .url(EXPORTER_DOCS).target_blank(True)])
 
 
 def _thresholds(steps: Sequence[tuple[float | None, str]]) -> Any:
@@ -394,6 +403,23 @@ def cost_cache_row(c: Ctx) -> Row:
     ])
 
 
+def billed_row(c: Ctx) -> Row:
+    # The growth of the last closed UTC day, whenever the dashboard is viewed: a subquery stepped by one day
+    # evaluates only at midnight (as the AnthropicCostDrift rule does); a series born that day counts in full.
+    first_party = f'{PROVIDER}="anthropic"'
+    sel = f"{COST}{c.sel(first_party)}"
+    grown = f"({sel} unless {sel} offset 1d)\n  or\n  increase({sel}[1d])"
+    counted = f"last_over_time(sum by (gen_ai_request_model) (\n  {grown}\n)[1d:1d])"
+    return ("Counted vs billed", [needs_exporter(bars(
+        "Counted vs billed, last closed day", "currencyUSD",
+        [(counted, "{{gen_ai_request_model}} counted"),
+         (f"sum by (gen_ai_request_model) ({BILLED_USD}{c.sel()})", "{{gen_ai_request_model}} billed")],
+        "Dollars the package counted per model for the last closed UTC day, beside what Anthropic billed for it "
+        "(anthropic_otel_billed_usd from `anthropic-otel reconcile --serve`, shown once the bill for the day is "
+        "final; it has no feature label, so it shows with every feature only). AnthropicCostDrift fires on a "
+        "difference; `anthropic-otel reconcile` breaks it down by token type.", width=24))])
+
+
 def resilience_row(c: Ctx) -> Row:
     sel = c.model_sel()
     return ("Resilience wrapper", [needs_wrapper(panel) for panel in (
@@ -438,7 +464,7 @@ def resilience_row(c: Ctx) -> Row:
 
 OVERVIEW_ROWS: list[Callable[[Ctx], Row]] = [traffic_row, latency_row, tokens_row, cost_row, cache_row, limits_row,
                                              resilience_row]
-COST_ROWS: list[Callable[[Ctx], Row]] = [cost_overview_row, cost_breakdown_row, cost_cache_row]
+COST_ROWS: list[Callable[[Ctx], Row]] = [cost_overview_row, cost_breakdown_row, cost_cache_row, billed_row]
 # Rows of an optional feature start collapsed: Grafana runs no query of theirs until they are opened.
 COLLAPSED_ROWS = frozenset({"Resilience wrapper"})
 

@@ -37,6 +37,8 @@ DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 WORKLOAD = ROOT / "tests" / "apps" / "alert_workload.py"
 # The mark of a dashboard panel over the resilience wrapper's series (dashboards/build.py, needs_wrapper()).
 WRAPPER_LINK = "Needs the resilience wrapper"
+# The mark of a panel over the billed series of `anthropic-otel reconcile --serve` (needs_exporter()): no data here.
+EXPORTER_LINK = "Needs the reconcile exporter"
 
 # Seconds instead of minutes and days, and no `for:` waits: the alerts fire within seconds of the data.
 FAST: dict[str, Any] = {
@@ -170,7 +172,7 @@ def dashboard_queries() -> list[tuple[str, str, str, bool]]:
     for path in DASHBOARDS:
         for top in json.loads(path.read_text())["panels"]:
             for panel in [top, *top.get("panels", [])]:
-                wrapper = any(link["title"] == WRAPPER_LINK for link in panel.get("links", []))
+                wrapper = any(link["title"] in (WRAPPER_LINK, EXPORTER_LINK) for link in panel.get("links", []))
                 for target in panel.get("targets", []):
                     found.append((path.name, panel["title"], target["expr"], wrapper))
     return found

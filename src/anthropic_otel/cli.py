@@ -29,7 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     rules.add_argument("--output", default="alerts", help="directory for the rule files (default alerts)")
     rules.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files there differ")
     rules.add_argument("--print-config", action="store_true", help="print the config in effect, as YAML, and exit")
+    from .reconcile.command import add_arguments as _reconcile_arguments
+
+    _reconcile_arguments(commands.add_parser("reconcile", help="compare what the package counted with the bill"))
     args = parser.parse_args(argv)
+    if args.command == "reconcile":
+        from .reconcile.command import run as _reconcile
+
+        return _reconcile(args)
     if args.command == "rules":
         return _rules(args.config, args.output, args.check, args.print_config, sys.stdout)
     if args.command == "prices":

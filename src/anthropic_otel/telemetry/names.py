@@ -90,6 +90,9 @@ M_RATELIMIT_LIMIT: Final = "anthropic_otel.ratelimit.limit"
 M_BUDGET: Final = "anthropic_otel.budget.usd"
 M_CACHE_SAVINGS: Final = "anthropic_otel.cache.savings.usd"  # gross: what cache reads saved over the input rate
 M_CACHE_WRITE_PREMIUM: Final = "anthropic_otel.cache.write_premium.usd"  # what cache writes cost over it
+# The reconcile exporter (`anthropic-otel reconcile --serve`): what Anthropic billed for the last closed bucket.
+M_BILLED_USD: Final = "anthropic_otel.billed.usd"
+M_BILLED_TOKENS: Final = "anthropic_otel.billed.tokens"
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS: Final = tuple(4**i for i in range(14))  # 1, 4, 16 ... 67108864

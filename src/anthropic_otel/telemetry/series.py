@@ -39,6 +39,9 @@ BUDGET: Final = _base(n.M_BUDGET)
 DURATION: Final = _seconds(n.M_OPERATION_DURATION)
 TIME_TO_FIRST_CHUNK: Final = _seconds(n.M_TIME_TO_FIRST_CHUNK)
 TOKEN_USAGE: Final = _base(n.M_TOKEN_USAGE)
+# The reconcile exporter's gauges (no `_total`: they are figures per bucket, not counters).
+BILLED_USD: Final = _base(n.M_BILLED_USD)
+BILLED_TOKENS: Final = _base(n.M_BILLED_TOKENS)
 # The optional resilience wrapper.
 RETRIES: Final = _counter(n.M_RESILIENCE_RETRIES)
 REJECTED: Final = _counter(n.M_RESILIENCE_REJECTED)
@@ -50,6 +53,7 @@ CIRCUIT_TRANSITIONS: Final = _counter(n.M_RESILIENCE_CIRCUIT_TRANSITIONS)
 
 # Labels.
 MODEL: Final = _base(n.GEN_AI_REQUEST_MODEL)
+PROVIDER: Final = _base(n.GEN_AI_PROVIDER_NAME)
 STREAM: Final = _base(n.GEN_AI_REQUEST_STREAM)
 STOP_REASON: Final = _base(n.ANTHROPIC_STOP_REASON)
 ERROR_TYPE: Final = _base(n.ERROR_TYPE)

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+from . import _billing
 from ._http import Exchange
 from ._responses import TOOL_INPUT, TOOL_TOKENS, Json, Plan, usage_dict
 from ._scenarios import ERRORS, Scenario, parse_spec, resolve_knobs
@@ -22,13 +23,15 @@ STREAM_ERROR_EVENT: Json = {"type": "error", "error": {"type": "overloaded_error
 
 def route(ex: Exchange) -> None:
     """Dispatch on method and path (query ignored, so ``?beta=true`` works too)."""
-    method, path = ex.method, ex.path
+    method, path, state = ex.method, ex.path, ex.state
     if path == MESSAGES and method == "POST":
         messages(ex)
     elif path == COUNT_TOKENS and method == "POST":
         count_tokens(ex)
     elif path == BATCHES and method in ("POST", "GET"):
         (create_batch if method == "POST" else list_batches)(ex)
+    elif path.startswith(_billing.PREFIX):
+        _billing.route(ex, state.billing)
     elif path.startswith(BATCHES + "/"):
         batch_id, _, action = path[len(BATCHES) + 1 :].partition("/")
         handler = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from ._bill import Billing
 from ._http import FakeHTTPServer
 from ._routes import route
 from ._scenarios import Scenario
@@ -104,6 +105,15 @@ class FakeAnthropicServer:
     def calls(self) -> list[RecordedCall]:
         """Finished requests in arrival order (a snapshot copy)."""
         return self._state.calls()
+
+    @property
+    def billing(self) -> Billing:
+        """The fake usage and cost API's knobs (price factor per model, page size, 429s, a rejected key)."""
+        return self._state.billing
+
+    def billed_usage(self) -> list[tuple[float, str, dict[str, Any]]]:
+        """(Unix time answered, model, usage) of every completed message: what the fake usage and cost API bills."""
+        return self._state.billed_usage()
 
     def reset(self) -> None:
         """Forget calls, script, prompt cache, batches and the rate-limit window."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ._bill import Billing
 from ._scenarios import Scenario, parse_spec
 from ._tokens import CacheBreakpoint
 
@@ -103,6 +104,8 @@ class State:
         self._batch_results: dict[str, list[dict[str, Any]]] = {}
         self._window_start = 0.0
         self._used = {"requests": 0, "input": 0, "output": 0}
+        self._billed: list[tuple[float, str, dict[str, Any]]] = []  # (wall time, model, usage) for the usage API
+        self.billing = Billing()
 
     # -- ids -------------------------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -200,6 +203,8 @@ class State:
         with self._lock:
             if seq > self._reset_seq:  # calls in flight during reset() belong to the old epoch
                 self._entries[seq] = _Entry(seq, call, billed)
+                if billed is not None and call.model:
+                    self._billed.append((time.time(), call.model, billed))
 
     def calls(self) -> list[RecordedCall]:
         with self._lock:
@@ -229,8 +234,14 @@ class State:
             self._batch_usage.clear()
             self._batches.clear()
             self._batch_results.clear()
+            self._billed.clear()
             self._window_start = 0.0
             self._used = {"requests": 0, "input": 0, "output": 0}
+
+    def billed_usage(self) -> list[tuple[float, str, dict[str, Any]]]:
+        """(wall-clock time answered, model, usage) of every completed message, for the usage and cost API."""
+        with self._lock:
+            return list(self._billed)
 
     # -- batches ---------------------------------------------------------------------------------
     def add_batch(self, batch: dict[str, Any], results: list[dict[str, Any]], usages: Iterable[dict[str, Any]]) -> None:

@@ -6,7 +6,7 @@ into the rule files that `alerts/` holds; the committed files are exactly `rende
 
 Modules by concern: `config` (thresholds), `config_file` (reading and writing them), `promql` (PromQL and
 alert-template text), `rule` (one rule, recorded-series names), one builder module per family of rules
-(`core`, `cost`, `resilience`) and `render` (the files). Series names are the Prometheus names of
+(`core`, `cost`, `drift`, `resilience`) and `render` (the files). Series names are the Prometheus names of
 docs/telemetry.md, taken from `anthropic_otel.telemetry.series`.
 """
 
@@ -19,6 +19,7 @@ from .config import (
     Cache,
     CircuitFlapping,
     CircuitOpen,
+    CostDrift,
     Errors,
     Fallback,
     Headroom,
@@ -36,6 +37,7 @@ from .config import (
 from .config_file import config_from_mapping, config_to_mapping, dump_config, load_config
 from .core import error_alerts, latency_alerts, latency_rules, output_alerts, requests_rules
 from .cost import cache_rules, cost_alerts, spend_month_rules, spend_rules
+from .drift import drift_alerts, drift_rules
 from .promql import seconds
 from .render import (
     ALERT_GROUPS,
@@ -54,11 +56,11 @@ from .rule import Group, record_names
 
 __all__ = [
     "ALERTS_FILE", "ALERT_GROUPS", "CONFIG_FILE", "RECORDING_GROUPS", "RULES_FILE",
-    "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CircuitFlapping", "CircuitOpen", "Errors", "Fallback",
-    "Group", "Headroom", "Latency", "LatencySpike", "LimiterWait", "Rejections", "Resilience", "Retries",
+    "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CircuitFlapping", "CircuitOpen", "CostDrift", "Errors",
+    "Fallback", "Group", "Headroom", "Latency", "LatencySpike", "LimiterWait", "Rejections", "Resilience", "Retries",
     "RulesConfig", "StreamTimeoutThresholds", "Truncation", "Unpriced",
-    "alert_names", "cache_rules", "config_from_mapping", "config_to_mapping", "cost_alerts", "dump_config",
-    "error_alerts", "latency_alerts", "latency_rules", "load_config", "output_alerts", "record_names",
-    "recording_names", "render", "requests_rules", "resilience_alerts", "resilience_rules", "seconds",
+    "alert_names", "cache_rules", "config_from_mapping", "config_to_mapping", "cost_alerts", "drift_alerts",
+    "drift_rules", "dump_config", "error_alerts", "latency_alerts", "latency_rules", "load_config", "output_alerts",
+    "record_names", "recording_names", "render", "requests_rules", "resilience_alerts", "resilience_rules", "seconds",
     "spend_month_rules", "spend_rules", "stale", "write",
 ]

@@ -113,6 +113,20 @@ class BudgetThresholds:
 
 
 @dataclass(frozen=True)
+class CostDrift:
+    """`AnthropicCostDrift`: counted dollars of the last closed bucket against the bill `reconcile --serve` exports.
+
+    The bill covers the whole organization, so both sides are summed per model only (not by `group_by`).
+    """
+
+    ratio: float = field(default=0.05, metadata=_help("|billed - counted| / counted above this fires"))
+    min_usd: float = field(default=1.0, metadata=_help("and only when the difference is above this many dollars"))
+    window: str = field(default="1d", metadata=_help("the exporter's --bucket: the last closed one is compared"))
+    for_: str = "1h"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
 class CircuitOpen:
     """`AnthropicCircuitOpen`: a model's circuit breaker not closed (open, or half-open while it probes)."""
 
@@ -227,4 +241,5 @@ class RulesConfig:
     unpriced: Unpriced = field(default_factory=Unpriced)
     cache: Cache = field(default_factory=Cache)
     budget: BudgetThresholds = field(default_factory=BudgetThresholds)
+    cost_drift: CostDrift = field(default_factory=CostDrift)
     resilience: Resilience = field(default_factory=Resilience)

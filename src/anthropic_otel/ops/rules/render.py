@@ -14,6 +14,7 @@ import yaml
 from .config import RulesConfig
 from .core import error_alerts, latency_alerts, latency_rules, output_alerts, requests_rules
 from .cost import cache_rules, cost_alerts, spend_month_rules, spend_rules
+from .drift import drift_alerts, drift_rules
 from .resilience import resilience_alerts, resilience_rules
 from .rule import Group
 
@@ -22,9 +23,9 @@ ALERTS_FILE = "anthropic-otel.alerts.yml"
 CONFIG_FILE = "rules-config.yml"
 
 RECORDING_GROUPS: list[Callable[[RulesConfig], Group]] = [
-    requests_rules, latency_rules, cache_rules, spend_rules, spend_month_rules, resilience_rules]
+    requests_rules, latency_rules, cache_rules, spend_rules, spend_month_rules, drift_rules, resilience_rules]
 ALERT_GROUPS: list[Callable[[RulesConfig], Group]] = [
-    output_alerts, latency_alerts, error_alerts, cost_alerts, resilience_alerts]
+    output_alerts, latency_alerts, error_alerts, cost_alerts, drift_alerts, resilience_alerts]
 
 
 class _Dumper(yaml.SafeDumper):

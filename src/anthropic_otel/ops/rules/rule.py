@@ -39,6 +39,9 @@ def record_names(config: RulesConfig) -> dict[str, str]:
         "burn_day": f"anthropic_otel:cost_usd:rate{b.burn_window_day}",
         "burn_month": f"anthropic_otel:cost_usd:rate{b.burn_window_month}",
         "retries": f"model:anthropic_otel_resilience_retries:ratio_rate{w}",
+        "counted_closed": f"model:anthropic_otel_cost_usd:increase{config.cost_drift.window}_closed",
+        "billed": "model:anthropic_otel_billed_usd:sum",
+        "drift": f"model:anthropic_otel_cost_drift:ratio{config.cost_drift.window}_closed",
     }
 
 
