@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any, TextIO
 
+from .ops.assets import command as _assets
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="anthropic-otel", description=__doc__)
@@ -29,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     rules.add_argument("--output", default="alerts", help="directory for the rule files (default alerts)")
     rules.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files there differ")
     rules.add_argument("--print-config", action="store_true", help="print the config in effect, as YAML, and exit")
+    _assets.register(commands)
     args = parser.parse_args(argv)
+    if args.command == "assets":
+        return _assets.run(args, sys.stdout)
     if args.command == "rules":
         return _rules(args.config, args.output, args.check, args.print_config, sys.stdout)
     if args.command == "prices":
