@@ -15,7 +15,6 @@ import pytest
 
 from _tools import ROOT, tool, tool_env
 from anthropic_otel import cli
-from anthropic_otel.ops import assets
 from anthropic_otel.ops import rules as _rules
 from anthropic_otel.ops.assets import bundle as _bundle
 from anthropic_otel.ops.assets import dashboards as _dashboards
@@ -69,8 +68,8 @@ def test_the_wheel_ships_exactly_the_files_the_exporter_reads() -> None:
 
 
 def test_a_source_checkout_reads_the_repository_files() -> None:
-    assert assets.shipped_root() == ROOT
-    assert assets.read_text("alerts/RUNBOOK.md") == (ROOT / "alerts" / "RUNBOOK.md").read_text(encoding="utf-8")
+    assert _files.shipped_root() == ROOT
+    assert _files.read_text("alerts/RUNBOOK.md") == (ROOT / "alerts" / "RUNBOOK.md").read_text(encoding="utf-8")
 
 
 # -- the export ---------------------------------------------------------------------------------------
@@ -159,7 +158,8 @@ def test_a_wheel_install_exports_files_that_promtool_and_amtool_accept(tmp_path:
     away = tmp_path / "elsewhere"  # not the repository, and no PYTHONPATH into it
     away.mkdir()
     env = {key: value for key, value in tool_env().items() if key != "PYTHONPATH"}
-    where = _run(python, "-c", "import anthropic_otel.ops.assets as a; print(a.shipped_root())", cwd=away, env=env)
+    where = _run(python, "-c", "import anthropic_otel.ops.assets.files as f; print(f.shipped_root())", cwd=away,
+                 env=env)
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
     result = _run(venv / "bin" / "anthropic-otel", "assets", "export", "out", cwd=away, env=env)

@@ -3,14 +3,6 @@
 `files` finds the shipped copies (inside the wheel, or the repository for a source or editable install);
 `dashboards` re-labels the committed dashboards for another feature label; `bundle` renders the whole set with
 the user's rule thresholds; `kubernetes` renders the same assets as Kubernetes manifests (`deploy/kubernetes/`).
-`anthropic-otel assets export DIR` is the command over them (`command`).
+`anthropic-otel assets export DIR` is the command over them (`command`). Nothing is imported here, so the
+`anthropic-otel` command loads the renderers only when `assets` runs.
 """
-
-from __future__ import annotations
-
-from .bundle import Export, export, write
-from .dashboards import with_feature_label
-from .files import SHIPPED, read_text, shipped_root
-from .kubernetes import manifests
-
-__all__ = ["SHIPPED", "Export", "export", "manifests", "read_text", "shipped_root", "with_feature_label", "write"]

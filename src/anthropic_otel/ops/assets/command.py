@@ -6,10 +6,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from .. import rules as _rules
-from .bundle import export, write
 from .dashboards import DEFAULT_FEATURE_LABEL, label_name
-from .kubernetes import manifests
 
 
 def register(commands: Any) -> None:
@@ -34,6 +31,10 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Runs `assets export`; 2 on a bad config file or label."""
+    from .. import rules as _rules  # here, not at the top: every `anthropic-otel` command imports this module
+    from .bundle import export, write
+    from .kubernetes import manifests
+
     try:
         config = _rules.load_config(args.rules_config)
         label_name(args.feature_label)
