@@ -120,24 +120,26 @@ class _Ids:
         return self.next - 1
 
 
-def _query(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = False) -> Any:
+def _query(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = False, exemplar: bool = False) -> Any:
     query = prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
+    if exemplar:  # the histogram's exemplars as dots that link to their trace (the datasource's trace link)
+        query = query.exemplar(True)
     return query.instant() if instant else query.range()
 
 
-def _targets(panel: Any, queries: Sequence[tuple[str, str]], instant: bool = False) -> Any:
+def _targets(panel: Any, queries: Sequence[tuple[str, str]], instant: bool = False, exemplar: bool = False) -> Any:
     for index, (expr, legend) in enumerate(queries):
-        panel = panel.with_target(_query(expr, legend, chr(ord("A") + index), instant))
+        panel = panel.with_target(_query(expr, legend, chr(ord("A") + index), instant, exemplar))
     return panel
 
 
 def ts(title: str, unit: str, queries: Sequence[tuple[str, str]], description: str, width: int = 12,
-       stack: bool = False) -> Any:
+       stack: bool = False, exemplar: bool = False) -> Any:
     panel = (timeseries.Panel().title(title).description(description).unit(unit).datasource(DATASOURCE)
              .height(8).span(width).fill_opacity(10 if not stack else 60).line_width(1))
     if stack:
         panel = panel.stacking(StackingConfig().mode(StackingMode.NORMAL))
-    return _targets(panel, queries)
+    return _targets(panel, queries, exemplar=exemplar)
 
 
 def single(title: str, unit: str, queries: Sequence[tuple[str, str]], description: str, width: int = 6,
@@ -245,15 +247,17 @@ def latency_row(c: Ctx) -> Row:
            [(_quantile(q, DURATION, ok, "gen_ai_request_stream"),
              f"p{int(q * 100)} stream={{{{gen_ai_request_stream}}}}") for q in (0.5, 0.95, 0.99)],
            "Whole-call duration of successful calls, streamed and non-streamed kept apart (a stream lasts until its "
-           "last event)."),
+           "last event). Dots are exemplars: calls that landed in a bucket, linked to their trace.", exemplar=True),
         ts("Time to first token p50 / p95 / p99", "s",
            [(_quantile(q, TTFC, c.sel()), f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)],
-           "Time from sending a streamed call to its first chunk (streams only)."),
+           "Time from sending a streamed call to its first chunk (streams only). Dots are exemplars, linked to "
+           "their trace.", exemplar=True),
         ts("Latency p99 by model", "s",
            [(_quantile(0.99, DURATION, ok, "gen_ai_request_model, gen_ai_request_stream"),
              "{{gen_ai_request_model}} stream={{gen_ai_request_stream}}")],
            "p99 of successful calls, per model and streaming mode: what the AnthropicLatencyP99High and "
-           "AnthropicLatencyP99Spike alerts watch.", width=24),
+           "AnthropicLatencyP99Spike alerts watch. Dots are exemplars, linked to their trace.", width=24,
+           exemplar=True),
     ])
 
 

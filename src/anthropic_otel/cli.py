@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any, TextIO
 
+from .ops.assets import command as _assets
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="anthropic-otel", description=__doc__)
@@ -32,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     from .reconcile.command import add_arguments as _reconcile_arguments
 
     _reconcile_arguments(commands.add_parser("reconcile", help="compare what the package counted with the bill"))
+    _assets.register(commands)
     args = parser.parse_args(argv)
     if args.command == "reconcile":
         from .reconcile.command import run as _reconcile
 
         return _reconcile(args)
+    if args.command == "assets":
+        return _assets.run(args, sys.stdout)
     if args.command == "rules":
         return _rules(args.config, args.output, args.check, args.print_config, sys.stdout)
     if args.command == "prices":
