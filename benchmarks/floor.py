@@ -102,11 +102,12 @@ def runner(name: str, floor: Floor, client: Any, request: Mapping[str, Any]) -> 
         attributes[n.CACHE_SAVINGS_USD] = savings_usd
         span.set_attributes(attributes)
         span.end()
-        duration(perf_counter() - start, duration_attrs)
+        context = set_span_in_context(span)  # the latency records carry the span as an exemplar, as ours do
+        duration(perf_counter() - start, duration_attrs, context)
         token_usage(total_input, input_attrs)
         token_usage(output_tokens, output_attrs)
         if first is not None:
-            ttfc_histogram(first - start, common)
+            ttfc_histogram(first - start, common, context)
 
     if name == "create":
         def run_create() -> None:

@@ -30,9 +30,6 @@ from conftest import ask
 
 DURATION = "gen_ai.client.operation.duration"
 TTFC = "gen_ai.client.operation.time_to_first_chunk"
-NOT_YET = pytest.mark.xfail(strict=True, reason=(
-    "histograms are recorded after the call's span is no longer current: pass "
-    "context=trace.set_span_in_context(span) from Call._record through metrics.finished to record()"))
 
 
 class Setup:
@@ -89,7 +86,6 @@ def _span_ids(span: ReadableSpan) -> tuple[int, int]:
     return span.context.trace_id, span.context.span_id
 
 
-@NOT_YET
 def test_duration_exemplar_names_the_calls_span(sampled: Setup, client: anthropic.Anthropic,
                                                 fake: FakeAnthropicServer) -> None:
     client.messages.create(**ask())
@@ -98,7 +94,6 @@ def test_duration_exemplar_names_the_calls_span(sampled: Setup, client: anthropi
     assert [_ids(exemplar) for exemplar in sampled.exemplars()[DURATION]] == [_span_ids(span)]
 
 
-@NOT_YET
 def test_stream_exemplars_name_the_calls_span_on_both_histograms(sampled: Setup, client: anthropic.Anthropic,
                                                                  fake: FakeAnthropicServer) -> None:
     with client.messages.stream(**ask()) as stream:
@@ -109,7 +104,6 @@ def test_stream_exemplars_name_the_calls_span_on_both_histograms(sampled: Setup,
     assert [_ids(exemplar) for exemplar in exemplars[TTFC]] == [_span_ids(span)]
 
 
-@NOT_YET
 def test_exemplar_names_the_call_not_the_applications_span_around_it(sampled: Setup,
                                                                      client: anthropic.Anthropic) -> None:
     tracer = sampled.tracer_provider.get_tracer("app")

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from opentelemetry.context import Context
 from opentelemetry.metrics import Meter
 
 from ..cost.pricing import Cost
@@ -166,8 +167,11 @@ class Metrics:
 
     def finished(self, key: CommonKey, *, duration: float, stream: bool, error_type: str | None,
                  stop_reason: str | None, usage: Usage | None, cost: Cost | None, priced: bool,
-                 ttfc: float | None) -> None:
-        """Everything a finished call adds: three histogram records at most, one locked update."""
+                 ttfc: float | None, context: Context | None = None) -> None:
+        """Everything a finished call adds: three histogram records at most, one locked update.
+
+        `context` holds the call's span, so the latency histograms carry it as an exemplar when it is sampled.
+        """
         stop = stop_reason or n.NONE
         if stop not in self._stops_seen:
             stop = self._stop_reason.bound(stop)
@@ -188,10 +192,10 @@ class Metrics:
         # (try/except costs nothing in CPython 3.11 until something raises).
         try:
             if error_type is None:
-                self.duration.record(duration, self.attributes(key, (n.GEN_AI_REQUEST_STREAM, stream)))
+                self.duration.record(duration, self.attributes(key, (n.GEN_AI_REQUEST_STREAM, stream)), context)
             else:
                 self.duration.record(duration, self.attributes(
-                    key, (n.GEN_AI_REQUEST_STREAM, stream), (n.ERROR_TYPE, error_type)))
+                    key, (n.GEN_AI_REQUEST_STREAM, stream), (n.ERROR_TYPE, error_type)), context)
         except Exception as error:
             _RECORD.fault(error)
         if usage is not None:
@@ -207,7 +211,7 @@ class Metrics:
                 _RECORD.fault(error)
         if ttfc is not None:
             try:
-                self.ttfc.record(ttfc, self.attributes(key))
+                self.ttfc.record(ttfc, self.attributes(key), context)
             except Exception as error:
                 _RECORD.fault(error)
 

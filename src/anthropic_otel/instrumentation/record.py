@@ -115,7 +115,8 @@ class Recorded(Outcome):
         try:
             sinks.metrics.finished(
                 self.key, duration=duration, stream=self.stream, error_type=err_type, stop_reason=stop_reason,
-                usage=usage, cost=cost, priced=priced or not chat, ttfc=ttfc)
+                usage=usage, cost=cost, priced=priced or not chat, ttfc=ttfc,
+                context=trace.set_span_in_context(span))  # the span ended, but exemplars name it
         except Exception as fault:
             _METRICS.fault(fault)
         if cost is not None:
