@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _process import Lines
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -58,18 +60,43 @@ def test_demo_runs_and_serves_every_series_of_the_contract() -> None:
 
 
 def test_ctrl_c_ends_cleanly_with_the_summary_so_far() -> None:
+    """Ctrl-C once the workload runs (announced by the progress line, however slow the start) keeps the summary.
+
+    The signal is sent only after a progress line has counted calls, never after a fixed sleep: on a busy
+    machine the imports alone can take longer than any sleep chosen here.
+    """
     cli = Path(sys.executable).with_name("anthropic-otel")
-    process = subprocess.Popen([str(cli), "demo", "--duration", "60", "--prometheus-port", "0"],
+    process = subprocess.Popen([str(cli), "demo", "--duration", "600", "--prometheus-port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(4)
+        lines = Lines(process)
+        lines.wait_for(r"^Running a mixed workload")
+        calls = int(lines.wait_for(r"calls (\d+) ").group(1))
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        out = lines.rest()
+        assert process.stderr is not None
+        err = process.stderr.read()
+        process.wait(timeout=180)
     finally:
         process.kill()
     assert process.returncode == 0, err
     assert "Interrupted: the summary so far." in out and "Summary by model and feature" in out
     assert "Traceback" not in err
+    assert calls > 0
+
+
+def test_ctrl_c_while_starting_ends_without_a_traceback() -> None:
+    """Ctrl-C while the demo is still importing (the slow part of a start under load): exit 130, one line."""
+    hook = ("import os, signal, sys\n"
+            "def interrupt(event, args):\n"
+            "    if event == 'import' and args[0] == 'anthropic_otel.demo':\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "sys.addaudithook(interrupt)\n"
+            "from anthropic_otel.cli import main\n"
+            "sys.exit(main(['demo', '--duration', '5', '--prometheus-port', '0']))\n")
+    done = subprocess.run([sys.executable, "-c", hook], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "anthropic-otel demo: interrupted\n"
 
 
 def test_live_display_on_a_terminal() -> None:

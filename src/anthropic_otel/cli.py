@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
@@ -35,10 +36,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prices":
         return _prices(args.models, args.provider, args.prices_file, sys.stdout)
     if args.command == "demo":
-        from .demo import run
-
-        return run(args.duration, args.prometheus_port, sys.stdout, live=args.live, workers=args.workers)
+        return _interruptible("demo", lambda: _demo(args))
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(args.duration, args.prometheus_port, sys.stdout, live=args.live, workers=args.workers)
+
+
+def _interruptible(command: str, body: Callable[[], int]) -> int:
+    """Ctrl-C before a long-running command is under way (e.g. while it imports) ends it without a traceback.
+
+    Once running, the command handles Ctrl-C itself (the demo prints its summary so far).
+    """
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print(f"anthropic-otel {command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _prices(models: list[str], provider: str, prices_file: str | None, out: TextIO) -> int:

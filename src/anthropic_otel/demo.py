@@ -415,6 +415,17 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
         print(f"Live API: at most {_LIVE_CALLS} calls to {_LIVE_MODEL} (max_tokens {_LIVE_MAX_TOKENS}); "
               f"estimated cost at most ${_live_estimate():.4f}", file=out)
     server = None if live else FakeAnthropicServer().start()
+    try:
+        return _run_started(anthropic, anthropic_otel, server, duration, prometheus_port, out, live, workers,
+                            alerts)
+    finally:  # also on a Ctrl-C before the workload started: the caller reports it, the server goes
+        if server is not None:
+            server.stop()
+
+
+def _run_started(anthropic: Any, anthropic_otel: Any, server: Any, duration: float, prometheus_port: int,
+                 out: TextIO, live: bool, workers: int, alerts: Callable[[Collector], list[str]] | None) -> int:
+    """The demo once its server runs: workload, display, summary and alerts."""
     _providers(prometheus_port, out)
     collector = Collector()
     request_log = logging.getLogger("anthropic_otel.requests")
@@ -430,8 +441,7 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
     client = anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0)
     aclient = anthropic.AsyncAnthropic(base_url=base_url, api_key=key, max_retries=0)
     target = "the live Anthropic API" if live else f"the built-in fake Anthropic server at {base_url}"
-    print(f"anthropic-otel demo: {target}", file=out)
-    print(f"Running a mixed workload for {duration:.0f} s (Ctrl-C stops early with the summary so far)", file=out)
+    print(f"anthropic-otel demo: {target}", file=out, flush=True)
 
     def cost() -> Decimal:
         result: Decimal = telemetry.metrics.totals()["cost_total"]
@@ -442,6 +452,8 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
     workload = Workload(live=live)
 
     async def main() -> None:
+        # Printed once asyncio.run() handles SIGINT: from here on Ctrl-C ends with the summary so far.
+        display.print(f"Running a mixed workload for {duration:.0f} s (Ctrl-C stops early with the summary so far)")
         shown = asyncio.ensure_future(display.run(stop))
         try:
             await _run_workload(anthropic, client, aclient, workload, duration, workers,
@@ -470,8 +482,6 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
         display.print(f"  {alert}")
     request_log.removeHandler(collector)
     client.close()
-    if server is not None:
-        server.stop()
     return 0
 
 
