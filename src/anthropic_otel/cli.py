@@ -9,7 +9,11 @@ from typing import Any, TextIO
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .testing._cli import add_arguments as fake_server_arguments
+    from .version import __version__
+
     parser = argparse.ArgumentParser(prog="anthropic-otel", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run an instrumented workload against the built-in fake server")
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default 10)")
@@ -30,7 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     rules.add_argument("--output", default="alerts", help="directory for the rule files (default alerts)")
     rules.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files there differ")
     rules.add_argument("--print-config", action="store_true", help="print the config in effect, as YAML, and exit")
+    fake = commands.add_parser("fake-server", help="run the package's fake Anthropic API on loopback until Ctrl-C",
+                               description="Run the fake Anthropic API (anthropic_otel.testing) until Ctrl-C or "
+                                           "SIGTERM; point ANTHROPIC_BASE_URL at the URL it prints. "
+                                           "Scenarios, headers and knobs: docs/testing.md.")
+    fake_server_arguments(fake)
     args = parser.parse_args(argv)
+    if args.command == "fake-server":
+        from .testing._cli import serve
+
+        return _interruptible("fake-server", lambda: serve(args, sys.stdout))
     if args.command == "rules":
         return _rules(args.config, args.output, args.check, args.print_config, sys.stdout)
     if args.command == "prices":
