@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--live", action="store_true",
                       help="call the real API (needs ANTHROPIC_API_KEY): a few cheap calls, estimate shown first")
     demo.add_argument("--workers", type=int, default=4, help="concurrent callers (default 4)")
+    demo.add_argument("--wide", action="store_true",
+                      help="end with the full summary table (17 columns, about 220 characters wide) instead of "
+                           "blocks that fit 100 columns")
     prices = commands.add_parser("prices", help="print the price table in use: source, data date, overrides")
     prices.add_argument("models", nargs="*", metavar="MODEL",
                         help="model ids as you call them (default: every Anthropic model in the bundled data)")
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    return run(args.duration, args.prometheus_port, sys.stdout, live=args.live, workers=args.workers)
+    return run(args.duration, args.prometheus_port, sys.stdout, live=args.live, workers=args.workers,
+               wide=args.wide)
 
 
 def _interruptible(command: str, body: Callable[[], int]) -> int:

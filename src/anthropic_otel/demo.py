@@ -284,6 +284,36 @@ def _plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+SUMMARY_WIDTH = 100  # the default summary's lines never exceed this; `--wide` prints the full table instead
+
+
+def summary_blocks(rows: Sequence[Sequence[str]], width: int = SUMMARY_WIDTH) -> str:
+    """The summary as one short block per model and feature (and one for all), plain text within `width`.
+
+    Same numbers as the full table (`summary_rows`), grouped by what they measure instead of one wide row.
+    """
+    import textwrap
+
+    blocks = []
+    for row in rows:
+        cell = dict(zip(SUMMARY_COLUMNS, row, strict=True))
+        title = "all models and features" if cell["model"] == "all" else f"{cell['model']} / {cell['feature']}"
+        lines = [
+            f"{title}: {cell['calls']} calls, errors {cell['errors'] or 'none'}, truncated {cell['truncated']}",
+            f"latency p50 {cell['p50']}, p95 {cell['p95']}, p99 {cell['p99']}; time to first token "
+            f"p50 {cell['ttft p50']}, p99 {cell['ttft p99']}",
+            f"tokens input {cell['input']}, output {cell['output']}, cache read {cell['cache read']}, "
+            f"cache write {cell['cache write']} (cache hit {cell['cache hit']})",
+            f"cost ${cell['cost $']} (cache saved ${cell['saved $']})",
+        ]
+        wrapped = textwrap.wrap(lines[0], width, subsequent_indent="    ", break_on_hyphens=False)
+        for line in lines[1:]:
+            wrapped += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="    ",
+                                     break_on_hyphens=False)
+        blocks.append("\n".join(wrapped))
+    return "\n\n".join(blocks)
+
+
 class Display:
     """A live panel on a terminal (rich), a plain line every few seconds otherwise; never escape codes in a pipe."""
 
@@ -299,11 +329,10 @@ class Display:
         except ImportError:  # the demo extra is not installed: plain output
             Console = None  # type: ignore[assignment,misc]
         tty = hasattr(out, "isatty") and out.isatty()
-        if Console is not None:
-            self.console = Console(file=out, force_terminal=tty, no_color=not tty, highlight=False,
-                                   width=None if tty else 220)
-        if Console is not None and tty:
+        if Console is not None and tty:  # in a pipe everything is plain print(): no escapes, no box drawing
             from rich.live import Live
+
+            self.console = Console(file=out, highlight=False)
 
             self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
 
@@ -337,18 +366,29 @@ class Display:
                 await asyncio.sleep(0.25)
             self.print("  " + _progress_line(self.collector, self.cost(), self.duration))
 
-    def summary(self, rows: list[tuple[str, ...]]) -> None:
-        if self.console is not None:
+    def summary(self, rows: list[tuple[str, ...]], wide: bool = False) -> None:
+        """Blocks within 100 columns by default; `wide`: the full table (rich on a terminal, plain in a pipe)."""
+        self.print("Summary by model and feature")
+        if not wide:
+            self.print(summary_blocks(rows))
+        elif self.console is not None:
             from rich.table import Table
 
-            table = Table(title="Summary by model and feature")
+            table = Table()
             for column in SUMMARY_COLUMNS:
-                table.add_column(column, justify="left" if column in ("model", "feature", "errors") else "right")
+                table.add_column(column, justify="left" if column in ("model", "feature", "errors") else "right",
+                                 no_wrap=True)
             for row in rows:
                 table.add_row(*row)
-            self.console.print(table)
+            # Asked for in full: as wide as the table needs, never folded to the terminal's width.
+            console = self.console
+            terminal = console.width
+            console.width = max(terminal, console.measure(table, options=console.options.update_width(10_000)).maximum)
+            try:
+                console.print(table, crop=False)
+            finally:
+                console.width = terminal
         else:
-            self.print("Summary by model and feature")
             self.print(_plain_table(SUMMARY_COLUMNS, rows))
 
 
@@ -402,7 +442,7 @@ def _live_estimate() -> Decimal:
 
 
 def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, workers: int = 4,
-        alerts: Callable[[Collector], list[str]] | None = None) -> int:
+        alerts: Callable[[Collector], list[str]] | None = None, wide: bool = False) -> int:
     import anthropic
 
     import anthropic_otel
@@ -417,14 +457,15 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
     server = None if live else FakeAnthropicServer().start()
     try:
         return _run_started(anthropic, anthropic_otel, server, duration, prometheus_port, out, live, workers,
-                            alerts)
+                            alerts, wide)
     finally:  # also on a Ctrl-C before the workload started: the caller reports it, the server goes
         if server is not None:
             server.stop()
 
 
 def _run_started(anthropic: Any, anthropic_otel: Any, server: Any, duration: float, prometheus_port: int,
-                 out: TextIO, live: bool, workers: int, alerts: Callable[[Collector], list[str]] | None) -> int:
+                 out: TextIO, live: bool, workers: int, alerts: Callable[[Collector], list[str]] | None,
+                 wide: bool) -> int:
     """The demo once its server runs: workload, display, summary and alerts."""
     _providers(prometheus_port, out)
     collector = Collector()
@@ -471,11 +512,11 @@ def _run_started(anthropic: Any, anthropic_otel: Any, server: Any, duration: flo
         stop.set()
     if interrupted:
         display.print("Interrupted: the summary so far.")
-    display.summary(summary_rows(collector))
+    display.summary(summary_rows(collector), wide)
     totals = telemetry.metrics.totals()
     display.print(f"Spend ${totals['cost_total']:.6f} exactly (cache saved ${totals['cache_savings']:.6f}, "
-                  f"cache write premium ${totals['cache_write_premium']:.6f}); budgets: day ${DEMO_BUDGETS['day']}, "
-                  f"month ${DEMO_BUDGETS['month']}.")
+                  f"cache write premium ${totals['cache_write_premium']:.6f});")
+    display.print(f"budgets: day ${DEMO_BUDGETS['day']}, month ${DEMO_BUDGETS['month']}.")
     fired = (alerts or would_fire)(collector)
     display.print("Alerts of alerts/ whose condition this run met (default thresholds, without `for:`):")
     for alert in fired or ["none"]:
