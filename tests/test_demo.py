@@ -32,7 +32,7 @@ SERIES = ("gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_toke
 
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\\\)|\x1b[@-Z\\\\-_]")
-BLOCK = re.compile(r"^(\S+) / (\S+): (\d+) calls, errors .+, truncated \d+ \(")
+BLOCK = re.compile(r"^(\S+) / (\S+): (\d+) calls, truncated \d+ \(")
 
 
 def summary_blocks(out: str) -> dict[tuple[str, str], int]:

@@ -299,7 +299,8 @@ def summary_blocks(rows: Sequence[Sequence[str]], width: int = SUMMARY_WIDTH) ->
         cell = dict(zip(SUMMARY_COLUMNS, row, strict=True))
         title = "all models and features" if cell["model"] == "all" else f"{cell['model']} / {cell['feature']}"
         lines = [
-            f"{title}: {cell['calls']} calls, errors {cell['errors'] or 'none'}, truncated {cell['truncated']}",
+            f"{title}: {cell['calls']} calls, truncated {cell['truncated']}",
+            f"errors {cell['errors'] or 'none'}",
             f"latency p50 {cell['p50']}, p95 {cell['p95']}, p99 {cell['p99']}; time to first token "
             f"p50 {cell['ttft p50']}, p99 {cell['ttft p99']}",
             f"tokens input {cell['input']}, output {cell['output']}, cache read {cell['cache read']}, "
