@@ -120,3 +120,24 @@ def test_fake_server_says_when_its_port_is_taken() -> None:
         done = subprocess.run([CLI, "fake-server", "--port", str(port)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert f"cannot bind 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_package_metadata_states_license_python_and_where_to_look() -> None:
+    """What PyPI and pip show: a license file that is the Apache-2.0 text, the Pythons, the project's URLs."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11" and project["license"] == "Apache-2.0"
+    license_text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text
+    classifiers = set(project["classifiers"])
+    assert {f"Programming Language :: Python :: 3.{minor}" for minor in (11, 12, 13)} <= classifiers
+    assert "License :: OSI Approved :: Apache Software License" in classifiers
+    assert any(c.startswith("Development Status :: ") for c in classifiers)
+    base = "https://github.com/anthropic-otel/anthropic-otel"
+    urls = project["urls"]
+    assert urls["Homepage"] == urls["Source"] == base and urls["Issues"] == f"{base}/issues"
+    assert urls["Documentation"].startswith(base)
+    from anthropic_otel.ops.rules import RulesConfig
+
+    assert RulesConfig().runbook_url.startswith(f"{base}/")  # the runbook links point at the same project
+    assert f"## [{project['version']}]" in (ROOT / "CHANGELOG.md").read_text()
