@@ -325,17 +325,15 @@ class Display:
         self.duration = duration
         self.console: Any = None
         self._live: Any = None
+        if not (hasattr(out, "isatty") and out.isatty()):
+            return  # in a pipe everything is plain print(): no escapes, no box drawing
         try:
             from rich.console import Console
-        except ImportError:  # the demo extra is not installed: plain output
-            Console = None  # type: ignore[assignment,misc]
-        tty = hasattr(out, "isatty") and out.isatty()
-        if Console is not None and tty:  # in a pipe everything is plain print(): no escapes, no box drawing
             from rich.live import Live
-
-            self.console = Console(file=out, highlight=False)
-
-            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
+        except ImportError:  # the demo extra is not installed: plain output
+            return
+        self.console = Console(file=out, highlight=False)
+        self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
 
     def print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
