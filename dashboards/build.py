@@ -1,7 +1,7 @@
 """Grafana dashboards for anthropic-otel, as code (grafana-foundation-sdk); writes the JSON beside this file.
 
-    python dashboards/build.py                        # rewrite dashboards/*.json
-    python dashboards/build.py --feature-label team   # your own metric attribute instead of app.feature
+    python dashboards/build.py                                     # rewrite dashboards/*.json
+    python dashboards/build.py --feature-label team --output out/  # your own metric attribute, elsewhere
 
 The committed JSON must equal what this script generates (tests/test_dashboards.py checks it). Queries use the
 raw series of docs/telemetry.md, so the dashboards work without the recording rules. Every panel filters on the
@@ -536,10 +536,20 @@ def render(feature_label: str = FEATURE_LABEL) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feature-label", default=FEATURE_LABEL,
-                        help=f"Prometheus label of your feature attribute (default {FEATURE_LABEL})")
-    parser.add_argument("--output", default=str(HERE), help="directory for the JSON files (default: beside this)")
+                        help=f"Prometheus label of your feature attribute (default {FEATURE_LABEL}); "
+                             "needs --output: the committed files are the defaults")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="directory for the JSON files (default: beside this script, only for the defaults)")
     args = parser.parse_args(argv)
-    out = Path(args.output)
+    variant = [f"--feature-label {args.feature_label}"] if args.feature_label != FEATURE_LABEL else []
+    out = HERE if args.output is None else Path(args.output)
+    if variant and out.resolve() == HERE:
+        # The committed JSON is what the defaults render (tests/test_dashboards.py holds it); a variant there
+        # would be overwritten by the next plain run, or committed by accident.
+        where = "" if args.output is None else f" ({args.output} is where the committed dashboards live)"
+        print(f"build.py: {' '.join(variant)} changes the dashboards; refusing to overwrite the committed "
+              f"files in {HERE}{where}. Give --output DIR for this variant.", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     for name, text in render(args.feature_label).items():
         (out / name).write_text(text, encoding="utf-8")

@@ -541,3 +541,16 @@ def test_lifecycle() -> None:
     server.stop()  # idempotent
     with pytest.raises(ValueError):
         FakeAnthropicServer(default_scenario="bogus")
+
+
+def test_docs_name_every_scenario_knob_and_header() -> None:
+    """docs/testing.md is where users look; a scenario or knob added without a line there fails here."""
+    from pathlib import Path
+
+    from anthropic_otel.testing._scenarios import KNOB_HEADERS
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text()
+    missing = [f"`{s.value}`" for s in Scenario if f"| `{s.value}` |" not in docs]
+    missing += [f"`{knob}` / `{header}`" for knob, header in KNOB_HEADERS.items()
+                if f"| `{knob}` | `{header}` |" not in docs]
+    assert missing == []

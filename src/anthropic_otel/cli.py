@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .ops.assets import command as _assets
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .testing._cli import add_arguments as fake_server_arguments
+    from .version import __version__
+
     parser = argparse.ArgumentParser(prog="anthropic-otel", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run an instrumented workload against the built-in fake server")
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default 10)")
@@ -19,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--live", action="store_true",
                       help="call the real API (needs ANTHROPIC_API_KEY): a few cheap calls, estimate shown first")
     demo.add_argument("--workers", type=int, default=4, help="concurrent callers (default 4)")
+    demo.add_argument("--wide", action="store_true",
+                      help="end with the full summary table (17 columns, about 220 characters wide) instead of "
+                           "blocks that fit 100 columns")
     prices = commands.add_parser("prices", help="print the price table in use: source, data date, overrides")
     prices.add_argument("models", nargs="*", metavar="MODEL",
                         help="model ids as you call them (default: every Anthropic model in the bundled data)")
@@ -35,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
 
     _reconcile_arguments(commands.add_parser("reconcile", help="compare what the package counted with the bill"))
     _assets.register(commands)
+    fake = commands.add_parser("fake-server", help="run the package's fake Anthropic API on loopback until Ctrl-C",
+                               description="Run the fake Anthropic API (anthropic_otel.testing) until Ctrl-C or "
+                                           "SIGTERM; point ANTHROPIC_BASE_URL at the URL it prints. "
+                                           "Scenarios, headers and knobs: docs/testing.md.")
+    fake_server_arguments(fake)
     args = parser.parse_args(argv)
     if args.command == "reconcile":
         from .reconcile.command import run as _reconcile
@@ -42,15 +55,36 @@ def main(argv: list[str] | None = None) -> int:
         return _reconcile(args)
     if args.command == "assets":
         return _assets.run(args, sys.stdout)
+    if args.command == "fake-server":
+        from .testing._cli import serve
+
+        return _interruptible("fake-server", lambda: serve(args, sys.stdout))
     if args.command == "rules":
         return _rules(args.config, args.output, args.check, args.print_config, sys.stdout)
     if args.command == "prices":
         return _prices(args.models, args.provider, args.prices_file, sys.stdout)
     if args.command == "demo":
-        from .demo import run
-
-        return run(args.duration, args.prometheus_port, sys.stdout, live=args.live, workers=args.workers)
+        return _interruptible("demo", lambda: _demo(args))
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(args.duration, args.prometheus_port, sys.stdout, live=args.live, workers=args.workers,
+               wide=args.wide)
+
+
+def _interruptible(command: str, body: Callable[[], int]) -> int:
+    """Ctrl-C before a long-running command is under way (e.g. while it imports) ends it without a traceback.
+
+    Once running, the command handles Ctrl-C itself (the demo prints its summary so far).
+    """
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print(f"anthropic-otel {command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _prices(models: list[str], provider: str, prices_file: str | None, out: TextIO) -> int:

@@ -284,6 +284,37 @@ def _plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+SUMMARY_WIDTH = 100  # the default summary's lines never exceed this; `--wide` prints the full table instead
+
+
+def summary_blocks(rows: Sequence[Sequence[str]], width: int = SUMMARY_WIDTH) -> str:
+    """The summary as one short block per model and feature (and one for all), plain text within `width`.
+
+    Same numbers as the full table (`summary_rows`), grouped by what they measure instead of one wide row.
+    """
+    import textwrap
+
+    blocks = []
+    for row in rows:
+        cell = dict(zip(SUMMARY_COLUMNS, row, strict=True))
+        title = "all models and features" if cell["model"] == "all" else f"{cell['model']} / {cell['feature']}"
+        lines = [
+            f"{title}: {cell['calls']} calls, truncated {cell['truncated']}",
+            f"errors {cell['errors'] or 'none'}",
+            f"latency p50 {cell['p50']}, p95 {cell['p95']}, p99 {cell['p99']}; time to first token "
+            f"p50 {cell['ttft p50']}, p99 {cell['ttft p99']}",
+            f"tokens input {cell['input']}, output {cell['output']}, cache read {cell['cache read']}, "
+            f"cache write {cell['cache write']} (cache hit {cell['cache hit']})",
+            f"cost ${cell['cost $']} (cache saved ${cell['saved $']})",
+        ]
+        wrapped = textwrap.wrap(lines[0], width, subsequent_indent="    ", break_on_hyphens=False)
+        for line in lines[1:]:
+            wrapped += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="    ",
+                                     break_on_hyphens=False)
+        blocks.append("\n".join(wrapped))
+    return "\n\n".join(blocks)
+
+
 class Display:
     """A live panel on a terminal (rich), a plain line every few seconds otherwise; never escape codes in a pipe."""
 
@@ -294,18 +325,15 @@ class Display:
         self.duration = duration
         self.console: Any = None
         self._live: Any = None
+        if not (hasattr(out, "isatty") and out.isatty()):
+            return  # in a pipe everything is plain print(): no escapes, no box drawing
         try:
             from rich.console import Console
-        except ImportError:  # the demo extra is not installed: plain output
-            Console = None  # type: ignore[assignment,misc]
-        tty = hasattr(out, "isatty") and out.isatty()
-        if Console is not None:
-            self.console = Console(file=out, force_terminal=tty, no_color=not tty, highlight=False,
-                                   width=None if tty else 220)
-        if Console is not None and tty:
             from rich.live import Live
-
-            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
+        except ImportError:  # the demo extra is not installed: plain output
+            return
+        self.console = Console(file=out, highlight=False)
+        self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
 
     def print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -337,18 +365,29 @@ class Display:
                 await asyncio.sleep(0.25)
             self.print("  " + _progress_line(self.collector, self.cost(), self.duration))
 
-    def summary(self, rows: list[tuple[str, ...]]) -> None:
-        if self.console is not None:
+    def summary(self, rows: list[tuple[str, ...]], wide: bool = False) -> None:
+        """Blocks within 100 columns by default; `wide`: the full table (rich on a terminal, plain in a pipe)."""
+        self.print("Summary by model and feature")
+        if not wide:
+            self.print(summary_blocks(rows))
+        elif self.console is not None:
             from rich.table import Table
 
-            table = Table(title="Summary by model and feature")
+            table = Table()
             for column in SUMMARY_COLUMNS:
-                table.add_column(column, justify="left" if column in ("model", "feature", "errors") else "right")
+                table.add_column(column, justify="left" if column in ("model", "feature", "errors") else "right",
+                                 no_wrap=True)
             for row in rows:
                 table.add_row(*row)
-            self.console.print(table)
+            # Asked for in full: as wide as the table needs, never folded to the terminal's width.
+            console = self.console
+            terminal = console.width
+            console.width = max(terminal, console.measure(table, options=console.options.update_width(10_000)).maximum)
+            try:
+                console.print(table, crop=False)
+            finally:
+                console.width = terminal
         else:
-            self.print("Summary by model and feature")
             self.print(_plain_table(SUMMARY_COLUMNS, rows))
 
 
@@ -402,7 +441,7 @@ def _live_estimate() -> Decimal:
 
 
 def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, workers: int = 4,
-        alerts: Callable[[Collector], list[str]] | None = None) -> int:
+        alerts: Callable[[Collector], list[str]] | None = None, wide: bool = False) -> int:
     import anthropic
 
     import anthropic_otel
@@ -415,6 +454,18 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
         print(f"Live API: at most {_LIVE_CALLS} calls to {_LIVE_MODEL} (max_tokens {_LIVE_MAX_TOKENS}); "
               f"estimated cost at most ${_live_estimate():.4f}", file=out)
     server = None if live else FakeAnthropicServer().start()
+    try:
+        return _run_started(anthropic, anthropic_otel, server, duration, prometheus_port, out, live, workers,
+                            alerts, wide)
+    finally:  # also on a Ctrl-C before the workload started: the caller reports it, the server goes
+        if server is not None:
+            server.stop()
+
+
+def _run_started(anthropic: Any, anthropic_otel: Any, server: Any, duration: float, prometheus_port: int,
+                 out: TextIO, live: bool, workers: int, alerts: Callable[[Collector], list[str]] | None,
+                 wide: bool) -> int:
+    """The demo once its server runs: workload, display, summary and alerts."""
     _providers(prometheus_port, out)
     collector = Collector()
     request_log = logging.getLogger("anthropic_otel.requests")
@@ -430,8 +481,7 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
     client = anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0)
     aclient = anthropic.AsyncAnthropic(base_url=base_url, api_key=key, max_retries=0)
     target = "the live Anthropic API" if live else f"the built-in fake Anthropic server at {base_url}"
-    print(f"anthropic-otel demo: {target}", file=out)
-    print(f"Running a mixed workload for {duration:.0f} s (Ctrl-C stops early with the summary so far)", file=out)
+    print(f"anthropic-otel demo: {target}", file=out, flush=True)
 
     def cost() -> Decimal:
         result: Decimal = telemetry.metrics.totals()["cost_total"]
@@ -442,6 +492,8 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
     workload = Workload(live=live)
 
     async def main() -> None:
+        # Printed once asyncio.run() handles SIGINT: from here on Ctrl-C ends with the summary so far.
+        display.print(f"Running a mixed workload for {duration:.0f} s (Ctrl-C stops early with the summary so far)")
         shown = asyncio.ensure_future(display.run(stop))
         try:
             await _run_workload(anthropic, client, aclient, workload, duration, workers,
@@ -459,19 +511,17 @@ def run(duration: float, prometheus_port: int, out: TextIO, live: bool = False, 
         stop.set()
     if interrupted:
         display.print("Interrupted: the summary so far.")
-    display.summary(summary_rows(collector))
+    display.summary(summary_rows(collector), wide)
     totals = telemetry.metrics.totals()
     display.print(f"Spend ${totals['cost_total']:.6f} exactly (cache saved ${totals['cache_savings']:.6f}, "
-                  f"cache write premium ${totals['cache_write_premium']:.6f}); budgets: day ${DEMO_BUDGETS['day']}, "
-                  f"month ${DEMO_BUDGETS['month']}.")
+                  f"cache write premium ${totals['cache_write_premium']:.6f});")
+    display.print(f"budgets: day ${DEMO_BUDGETS['day']}, month ${DEMO_BUDGETS['month']}.")
     fired = (alerts or would_fire)(collector)
     display.print("Alerts of alerts/ whose condition this run met (default thresholds, without `for:`):")
     for alert in fired or ["none"]:
         display.print(f"  {alert}")
     request_log.removeHandler(collector)
     client.close()
-    if server is not None:
-        server.stop()
     return 0
 
 
