@@ -20,6 +20,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def connects(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex((host, port)) == 0
+
+
 SERIES = ("gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_token_usage_bucket",
           "gen_ai_client_operation_time_to_first_chunk_seconds_bucket", "anthropic_otel_requests_total",
           "anthropic_otel_tokens_total", "anthropic_otel_cost_usd_total", "anthropic_otel_requests_active",
@@ -53,6 +59,7 @@ def test_demo_runs_and_serves_every_series_of_the_contract() -> None:
     cli = Path(sys.executable).with_name("anthropic-otel")
     process = subprocess.Popen([str(cli), "demo", "--duration", "6", "--prometheus-port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    other_interface: bool | None = None
     try:
         body = ""
         # The loop ends when every series is seen or the demo exits; the bound only guards a hang (imports alone
@@ -64,6 +71,8 @@ def test_demo_runs_and_serves_every_series_of_the_contract() -> None:
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
             except OSError:
                 continue
+            if other_interface is None:  # served on loopback: is it served on another address too?
+                other_interface = connects("127.0.0.2", port)
         out, err = process.communicate(timeout=180)
     finally:
         process.kill()
@@ -76,6 +85,7 @@ def test_demo_runs_and_serves_every_series_of_the_contract() -> None:
         for feature in ("summarize", "chat"):
             assert blocks.get((model, feature), 0) > 0, (model, feature, blocks)
     assert [s for s in SERIES if s not in body] == []
+    assert other_interface is False  # the endpoint it prints is 127.0.0.1, and that is all it binds
     alerts = out[out.index("Alerts of alerts/"):]
     assert "AnthropicMaxTokensTruncationHigh (claude-haiku-4-5" in alerts
     assert "AnthropicUnpricedCalls (claude-preview-next" in alerts and "AnthropicBudgetBurnRateHigh (day" in alerts

@@ -403,16 +403,17 @@ def _providers(prometheus_port: int, out: TextIO) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from .telemetry.setup import _otlp_exporter, prometheus_reader
+    from .telemetry.setup import _otlp_exporter, prometheus_host, prometheus_reader
 
     os.environ.setdefault("OTEL_SERVICE_NAME", "anthropic-otel-demo")
     resource = Resource.create()
     readers: list[MetricReader] = []
     if prometheus_port:
+        host = prometheus_host("127.0.0.1")  # loopback unless OTEL_EXPORTER_PROMETHEUS_HOST says otherwise
         try:
-            readers.append(prometheus_reader("0.0.0.0", prometheus_port))
-            print(f"Prometheus metrics: http://127.0.0.1:{prometheus_port}/metrics", file=out)
-        except OSError as error:
+            readers.append(prometheus_reader(host, prometheus_port))
+            print(f"Prometheus metrics: http://{host}:{prometheus_port}/metrics", file=out)
+        except (OSError, ValueError) as error:
             print(f"Prometheus metrics: port {prometheus_port} unavailable ({error}); not served", file=out)
     tracer_provider = TracerProvider(resource=resource)
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
