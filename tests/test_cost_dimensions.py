@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from anthropic_otel.cli import main as cli_main
 from anthropic_otel.cost.pricing import PriceOverride, Pricer, check_overrides, default_geo_factor
 from anthropic_otel.cost.usage import Usage
 
@@ -163,3 +165,17 @@ def test_unknown_model_warnings_are_capped(caplog: pytest.LogCaptureFixture) -> 
     assert len(messages) == 21
     assert all("gpt-unknown-" in m for m in messages[:20])
     assert "further ones are not logged" in messages[20]
+
+
+def test_prices_command_shows_the_dimensions(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('[models."claude-opus-4-8".priority]\ninput = 6\noutput = 30\n'
+                    '[models."claude-opus-4-6"]\nus_geo_factor = 1.2\n')
+    assert cli_main(["prices", "--prices-file", str(path), "claude-opus-4-8", "claude-opus-4-6", "claude-haiku-4-5",
+                     "claude-fable-5-2"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  claude-")}
+    assert rows["claude-opus-4-8"] == ["10", "50", "x1.1", "6", "30"]  # fast row, 4.6+, priority override
+    assert rows["claude-opus-4-6"] == ["-", "-", "x1.2", "standard", "standard"]  # us_geo_factor override
+    assert rows["claude-haiku-4-5"] == ["-", "-", "-", "standard", "standard"]  # no fast row, before 4.6
+    assert rows["claude-fable-5-2"] == ["16", "80", "x1.1", "standard", "standard"]
