@@ -198,11 +198,11 @@ class Metrics:
         if error_type is not None and error_type not in self._errors_seen:
             error_type = self._error_type.bound(error_type)
         request_key = (key, stop, error_type or n.NONE, stream)
+        dims = None if usage is None else dimensions(usage)
         with self._lock:
             active = self._active
             active[key] = active.get(key, 1) - 1  # a call begun before a fork ends in the child at 0
             self._requests[request_key] = self._requests.get(request_key, 0) + 1
-            dims = None if usage is None else dimensions(usage)
             if usage is not None:
                 self._add_tokens(key, usage, dims)
             if cost is not None:
