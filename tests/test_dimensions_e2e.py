@@ -242,3 +242,15 @@ def test_totals_under_threads_and_asyncio_equal_the_server_log(otel: Otel, fake:
         "thinking_tokens", 0) for c in calls)
     assert totals["server_tool_requests"].get("web_fetch") == sum(
         ((c.usage or {}).get("server_tool_use") or {}).get("web_fetch_requests", 0) for c in calls)
+
+
+def test_dimension_labels_are_a_closed_set(otel: Otel, client: anthropic.Anthropic, fake: FakeAnthropicServer) -> None:
+    client.messages.create(**ask(model="claude-sonnet-4-6", inference_geo="eu-central-9"))
+    client.messages.create(**ask(model="claude-sonnet-4-6"))
+    geos = {attrs["anthropic.response.inference_geo"] for attrs, _ in otel.points("anthropic_otel.tokens")}
+    assert geos == {"_other", "none"}
+    [first, _] = sorted(otel.spans(), key=lambda s: s.start_time or 0)
+    assert (first.attributes or {})["anthropic.response.inference_geo"] == "eu-central-9"  # the span keeps it
+    usage = fake.calls[0].usage or {}
+    assert _cost_series(otel, anthropic__response__inference_geo="_other") == pytest.approx(
+        _dollars(usage, "3", "15"), rel=REL)  # not a US call: no 1.1x
