@@ -65,6 +65,7 @@ def test_create_span_has_every_contract_attribute(otel: Otel, client: anthropic.
         "gen_ai.usage.cache_write.input_tokens": 0,
         "anthropic.request.id": recorded.request_id,
         "anthropic_otel.cost.usd": float(expected_cost(recorded.usage or {})),
+        "anthropic.response.service_tier": "standard",  # issue 12: the billing dimensions the response names
     }
     assert message._request_id == recorded.request_id
 

@@ -123,12 +123,45 @@ def _prices(models: list[str], provider: str, prices_file: str | None, out: Text
             source += f" (batch: {batch.source.rpartition(' + ')[2]})"
         rows.append((model, *(_price(p) for p in standard[:6]), _price(batch and batch.input),
                      _price(batch and batch.output), source))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
+    _table(rows, out)
+    priced = [row[0] for row in rows[1:]]
+    if priced:
+        print("", file=out)
+        _dimensions(pricer, priced, provider, out)
     for model in unknown:
         print(f"{model}: no known price (calls are counted in anthropic_otel_unpriced_requests_total)", file=out)
     return 1 if unknown and models else 0
+
+
+def _table(rows: list[tuple[str, ...]], out: TextIO, indent: str = "") -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(),
+              file=out)
+
+
+def _dimensions(pricer: Any, models: list[str], provider: str, out: TextIO) -> None:
+    """The billing dimensions per model: fast mode, US-only inference, priority tier (docs/telemetry.md, "Cost")."""
+    print("Dimensions (USD per million tokens): 'fast' is speed=\"fast\" ('-': no fast row, standard rate); "
+          "'US geo' the factor on every token price for inference_geo=\"us\" (first-party API only); "
+          "'priority' the priority-tier rates (standard unless overridden).", file=out)
+    rows: list[tuple[str, ...]] = [("model", "fast in", "fast out", "US geo", "priority in", "priority out")]
+    for model in models:
+        standard = pricer.prices(model, provider)
+        fast = pricer.prices(model, provider, fast=True)
+        us = pricer.prices(model, provider, us=True)
+        priority = pricer.prices(model, provider, priority=True)
+        fast_row = fast is not None and standard is not None and fast.source != standard.source and (
+            "no fast row" not in fast.source)
+        geo = "-"
+        if us is not None and standard is not None and us.source != standard.source:
+            geo = "x" + us.source.rpartition(" x ")[2].split()[0]
+        overridden = priority is not None and standard is not None and priority.source != standard.source
+        rows.append((model, _price(fast.input) if fast_row and fast else "-",
+                     _price(fast.output) if fast_row and fast else "-", geo,
+                     _price(priority.input) if overridden and priority else "standard",
+                     _price(priority.output) if overridden and priority else "standard"))
+    _table(rows, out, indent="  ")  # indented: a reader (or a script) keeps it apart from the price table
 
 
 def _rules(config_file: str | None, output: str, check: bool, print_config: bool, out: TextIO) -> int:

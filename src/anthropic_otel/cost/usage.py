@@ -34,9 +34,13 @@ class Usage:
         "cache_write",
         "cache_write_1h",
         "cache_write_5m",
+        "inference_geo",
         "input_tokens",
         "output_tokens",
         "service_tier",
+        "speed",
+        "thinking_tokens",
+        "web_fetch_requests",
         "web_search_requests",
     )
 
@@ -50,6 +54,10 @@ class Usage:
         cache_write_1h: int | None = None,
         web_search_requests: int = 0,
         service_tier: str | None = None,
+        speed: str | None = None,
+        inference_geo: str | None = None,
+        thinking_tokens: int | None = None,
+        web_fetch_requests: int = 0,
     ) -> None:
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
@@ -59,6 +67,10 @@ class Usage:
         self.cache_write_1h = cache_write_1h
         self.web_search_requests = web_search_requests
         self.service_tier = service_tier
+        self.speed = speed  # "standard" or "fast"; None when the response did not say
+        self.inference_geo = inference_geo  # "us", "global", ...; None when the response did not say
+        self.thinking_tokens = thinking_tokens  # the reasoning share of `output_tokens` (not added to it)
+        self.web_fetch_requests = web_fetch_requests
         self.bad: dict[str, Any] | None = None  # SDK field name -> the impossible value seen last
 
     @property
@@ -125,9 +137,23 @@ class Usage:
         tools = usage.server_tool_use
         if tools is not None:
             self.web_search_requests = self._optional("web_search_requests", tools.web_search_requests) or 0
+            fetches = getattr(tools, "web_fetch_requests", None)
+            if fetches is not None:
+                self.web_fetch_requests = self._optional("web_fetch_requests", fetches) or 0
         tier = getattr(usage, "service_tier", None)
         if tier is not None:
             self.service_tier = tier
+        speed = getattr(usage, "speed", None)
+        if speed is not None:
+            self.speed = speed
+        geo = getattr(usage, "inference_geo", None)
+        if geo is not None:
+            self.inference_geo = geo
+        details = getattr(usage, "output_tokens_details", None)
+        if details is not None:
+            thinking = self._optional("thinking_tokens", getattr(details, "thinking_tokens", None))
+            if thinking is not None:
+                self.thinking_tokens = thinking
 
     def _optional(self, name: str, value: Any) -> int | None:
         """A rarer field: the value when real or absent (None), else None after rejecting it."""
@@ -161,6 +187,8 @@ class Usage:
             "cache_write_5m_input_tokens": five,
             "cache_write_1h_input_tokens": hour,
             "web_search_requests": self.web_search_requests,
+            "web_fetch_requests": self.web_fetch_requests,
+            "thinking_tokens": self.thinking_tokens or 0,
         }
 
     def __repr__(self) -> str:

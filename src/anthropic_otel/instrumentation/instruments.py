@@ -41,6 +41,9 @@ class Source(Protocol):
     def unpriced_points(self) -> list[Point]: ...
     def active_points(self) -> list[Point]: ...
     def ratelimit_points(self, index: int, now: float) -> list[GaugePoint]: ...
+    def thinking_points(self) -> list[Point]: ...
+    def server_tool_points(self) -> list[Point]: ...
+    def container_points(self) -> list[Point]: ...
 
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
@@ -86,6 +89,15 @@ class MeterInstruments:
         meter.create_observable_gauge(
             n.M_RATELIMIT_LIMIT, [self._freshest(_LIMIT)], unit="{1}",
             description="Limit from the last anthropic-ratelimit-*-limit header.")
+        meter.create_observable_counter(
+            n.M_THINKING_TOKENS, [self._summed("thinking_points")], unit="{token}",
+            description="Thinking tokens: the reasoning share of output tokens (already counted in output).")
+        meter.create_observable_counter(
+            n.M_SERVER_TOOL_REQUESTS, [self._summed("server_tool_points")], unit="{request}",
+            description="Server tool requests (web search, web fetch), by tool.")
+        meter.create_observable_counter(
+            n.M_CONTAINER_REQUESTS, [self._summed("container_points")], unit="{request}",
+            description="Calls whose response carried a code-execution container.")
 
     def add(self, source: Source, meter: Meter) -> None:
         """Makes `source` read by the callbacks (the newest one's budgets are the ones reported)."""

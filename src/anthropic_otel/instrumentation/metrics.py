@@ -40,6 +40,27 @@ _log = logging.getLogger("anthropic_otel")
 _RECORD: Final = Guard("histogram record")
 
 CommonKey = tuple[str, ...]
+Dimensions = tuple[str, str, str]  # (service tier, speed, inference geo) labels, each from a closed set
+
+_TIERS: Final = frozenset(n.SERVICE_TIERS)
+_SPEEDS: Final = frozenset(n.SPEEDS)
+_GEOS: Final = frozenset(n.INFERENCE_GEOS)
+
+
+def _closed(value: Any, allowed: frozenset[str]) -> str:
+    if value is None:
+        return n.NONE
+    return value if type(value) is str and value in allowed else n.OTHER
+
+
+def dimensions(usage: Usage) -> Dimensions:
+    """The billing dimensions of `usage` as label values: a closed set each (`none` absent, `_other` unknown)."""
+    return (_closed(usage.service_tier, _TIERS), _closed(usage.speed, _SPEEDS),
+            _closed(usage.inference_geo, _GEOS))
+
+
+def _dimension_attributes(dims: Dimensions) -> tuple[tuple[str, str], ...]:
+    return ((n.ANTHROPIC_SERVICE_TIER, dims[0]), (n.ANTHROPIC_SPEED, dims[1]), (n.ANTHROPIC_INFERENCE_GEO, dims[2]))
 
 LABEL_MAX_LENGTH: Final = 128  # characters of a label value; longer values are cut
 ENUM_LABEL_LIMIT: Final = 100  # distinct stop reasons / error types (API enumerations; only a bad server exceeds it)
@@ -105,8 +126,11 @@ class Metrics:
         """Empty totals and label sets, and a fresh lock: at creation and in a forked child."""
         self._lock = threading.Lock()
         self._requests: dict[tuple[CommonKey, str, str, bool], int] = {}
-        self._tokens: dict[tuple[CommonKey, str], int] = {}
-        self._cost: dict[tuple[CommonKey, str], Decimal] = {}
+        self._tokens: dict[tuple[CommonKey, str, Dimensions], int] = {}
+        self._cost: dict[tuple[CommonKey, str, Dimensions], Decimal] = {}
+        self._thinking: dict[tuple[CommonKey, Dimensions], int] = {}
+        self._server_tools: dict[tuple[CommonKey, str], int] = {}
+        self._containers: dict[CommonKey, int] = {}
         self._unpriced: dict[CommonKey, int] = {}
         self._savings: dict[CommonKey, Decimal] = {}
         self._premium: dict[CommonKey, Decimal] = {}
@@ -167,7 +191,7 @@ class Metrics:
 
     def finished(self, key: CommonKey, *, duration: float, stream: bool, error_type: str | None,
                  stop_reason: str | None, usage: Usage | None, cost: Cost | None, priced: bool,
-                 ttfc: float | None, context: Context | None = None) -> None:
+                 ttfc: float | None, context: Context | None = None, container: bool = False) -> None:
         """Everything a finished call adds: three histogram records at most, one locked update.
 
         `context` holds the call's span, so the latency histograms carry it as an exemplar when it is sampled.
@@ -178,15 +202,18 @@ class Metrics:
         if error_type is not None and error_type not in self._errors_seen:
             error_type = self._error_type.bound(error_type)
         request_key = (key, stop, error_type or n.NONE, stream)
+        dims = None if usage is None else dimensions(usage)
         with self._lock:
             active = self._active
             active[key] = active.get(key, 1) - 1  # a call begun before a fork ends in the child at 0
             self._requests[request_key] = self._requests.get(request_key, 0) + 1
             if usage is not None:
-                self._add_tokens(key, usage)
+                self._add_tokens(key, usage, dims)
             if cost is not None:
-                self._add_cost(key, cost)
-            elif not priced:
+                self._add_cost(key, cost, dims)
+            if container:
+                self._containers[key] = self._containers.get(key, 0) + 1
+            if cost is None and not priced:
                 self._unpriced[key] = self._unpriced.get(key, 0) + 1
         # Each record is guarded on its own: a histogram whose `record` raises costs that record only
         # (try/except costs nothing in CPython 3.11 until something raises).
@@ -215,21 +242,33 @@ class Metrics:
             except Exception as error:
                 _RECORD.fault(error)
 
-    def _add_tokens(self, key: CommonKey, usage: Usage) -> None:
-        """Adds `usage` by token class; the caller holds the lock."""
+    def _add_tokens(self, key: CommonKey, usage: Usage, dims: Dimensions | None = None) -> None:
+        """Adds `usage` by token class, its thinking share and server tool requests; the caller holds the lock."""
+        if dims is None:
+            dims = dimensions(usage)
         tokens = self._tokens
         for token_type, count in (
             (n.TOKEN_INPUT, usage.input_tokens), (n.TOKEN_OUTPUT, usage.output_tokens),
             (n.TOKEN_CACHE_READ, usage.cache_read), (n.TOKEN_CACHE_WRITE, usage.cache_write),
         ):
-            token_key = (key, token_type)
+            token_key = (key, token_type, dims)
             tokens[token_key] = tokens.get(token_key, 0) + count
+        if usage.thinking_tokens:
+            self._thinking[(key, dims)] = self._thinking.get((key, dims), 0) + usage.thinking_tokens
+        if usage.web_search_requests or usage.web_fetch_requests:
+            tools = self._server_tools
+            for tool, count in ((n.SERVER_TOOL_WEB_SEARCH, usage.web_search_requests),
+                                (n.SERVER_TOOL_WEB_FETCH, usage.web_fetch_requests)):
+                if count:
+                    tools[(key, tool)] = tools.get((key, tool), 0) + count
 
-    def _add_cost(self, key: CommonKey, cost: Cost) -> None:
+    def _add_cost(self, key: CommonKey, cost: Cost, dims: Dimensions | None = None) -> None:
         """Adds `cost` by class, and the cache savings and premium; the caller holds the lock."""
+        if dims is None:
+            dims = (n.NONE, n.NONE, n.NONE)
         costs = self._cost
         for token_type, dollars in cost.parts():
-            cost_key = (key, token_type)
+            cost_key = (key, token_type, dims)
             costs[cost_key] = costs.get(cost_key, Decimal(0)) + dollars
         if cost.cache_savings:
             self._savings[key] = self._savings.get(key, Decimal(0)) + cost.cache_savings
@@ -239,9 +278,10 @@ class Metrics:
     def batch_result(self, key: CommonKey, usage: Usage, cost: Cost | None) -> None:
         """A message-batch result read by the application: its tokens and cost (no request, no latency)."""
         with self._lock:
-            self._add_tokens(key, usage)
+            dims = dimensions(usage)
+            self._add_tokens(key, usage, dims)
             if cost is not None:
-                self._add_cost(key, cost)
+                self._add_cost(key, cost, dims)
             else:
                 self._unpriced[key] = self._unpriced.get(key, 0) + 1
 
@@ -261,13 +301,27 @@ class Metrics:
     def token_points(self) -> list[Point]:
         with self._lock:
             items = list(self._tokens.items())
-        return [(self.attributes(key, (n.TOKEN_TYPE, token_type)), value) for (key, token_type), value in items]
+        return [(self.attributes(key, (n.TOKEN_TYPE, token_type), *_dimension_attributes(dims)), value)
+                for (key, token_type, dims), value in items]
 
     def cost_points(self) -> list[Point]:
         with self._lock:
             items = list(self._cost.items())
-        return [(self.attributes(key, (n.TOKEN_TYPE, token_type)), float(value))
-                for (key, token_type), value in items]
+        return [(self.attributes(key, (n.TOKEN_TYPE, token_type), *_dimension_attributes(dims)), float(value))
+                for (key, token_type, dims), value in items]
+
+    def thinking_points(self) -> list[Point]:
+        with self._lock:
+            items = list(self._thinking.items())
+        return [(self.attributes(key, *_dimension_attributes(dims)), value) for (key, dims), value in items]
+
+    def server_tool_points(self) -> list[Point]:
+        with self._lock:
+            items = list(self._server_tools.items())
+        return [(self.attributes(key, (n.SERVER_TOOL_TYPE, tool)), value) for (key, tool), value in items]
+
+    def container_points(self) -> list[Point]:
+        return self._keyed_points(self._containers)
 
     def _keyed_points(self, totals: Mapping[CommonKey, int | Decimal]) -> list[Point]:
         with self._lock:
@@ -326,11 +380,14 @@ class Metrics:
         """Sums over every label: requests, tokens by class, cost (Decimal) by class, unpriced."""
         with self._lock:
             tokens: dict[str, int] = {}
-            for (_, token_type), value in self._tokens.items():
+            for (_, token_type, _), value in self._tokens.items():
                 tokens[token_type] = tokens.get(token_type, 0) + value
             cost: dict[str, Decimal] = {}
-            for (_, token_type), dollars in self._cost.items():
+            for (_, token_type, _), dollars in self._cost.items():
                 cost[token_type] = cost.get(token_type, Decimal(0)) + dollars
+            server_tools: dict[str, int] = {}
+            for (_, tool), count in self._server_tools.items():
+                server_tools[tool] = server_tools.get(tool, 0) + count
             return {
                 "requests": sum(self._requests.values()),
                 "tokens": tokens,
@@ -340,6 +397,9 @@ class Metrics:
                 "cache_savings": sum(self._savings.values(), Decimal(0)),
                 "cache_write_premium": sum(self._premium.values(), Decimal(0)),
                 "active": sum(self._active.values()),
+                "thinking_tokens": sum(self._thinking.values()),
+                "server_tool_requests": server_tools,
+                "container_requests": sum(self._containers.values()),
             }
 
 

@@ -14,7 +14,7 @@ from ..cost.usage import Usage
 class Outcome:
     """The facts of one call's result, filled in as the response or its events arrive."""
 
-    __slots__ = ("request_id", "response_id", "response_model", "snapshot", "stop_reason", "usage")
+    __slots__ = ("container_id", "request_id", "response_id", "response_model", "snapshot", "stop_reason", "usage")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
@@ -23,6 +23,7 @@ class Outcome:
         self.response_model: str | None = None
         self.request_id: str | None = None
         self.snapshot: Any = None  # the final message (or the stream's rebuilt one), for content capture
+        self.container_id: str | None = None  # the code-execution container the call used
 
     def learn_message(self, message: Any) -> None:
         """A complete Message (non-streamed create or parse)."""
@@ -32,6 +33,9 @@ class Outcome:
         self.usage = Usage.of(message.usage)
         self.request_id = getattr(message, "_request_id", None)
         self.snapshot = message
+        container = getattr(message, "container", None)
+        if container is not None:
+            self.learn_container(container)
 
     def learn_event(self, event: Any) -> bool:
         """A stream event other than a content delta; True when it is the stream's final `message_stop`."""
@@ -44,10 +48,17 @@ class Outcome:
                 self.usage = Usage.of(message.usage)
             else:
                 self.usage.update(message.usage)
+            container = getattr(message, "container", None)
+            if container is not None:
+                self.learn_container(container)
         elif kind == "message_delta":
-            stop = event.delta.stop_reason
+            delta = event.delta
+            stop = delta.stop_reason
             if stop is not None:
                 self.stop_reason = stop
+            container = getattr(delta, "container", None)
+            if container is not None:
+                self.learn_container(container)
             if self.usage is None:
                 self.usage = Usage.of(event.usage)
             else:
@@ -55,6 +66,12 @@ class Outcome:
         elif kind == "message_stop":
             return True
         return False
+
+    def learn_container(self, container: Any) -> None:
+        """A `Container` (code execution): its id, when it is text."""
+        container_id = getattr(container, "id", None)
+        if isinstance(container_id, str):
+            self.container_id = container_id
 
     def learn_stream(self, stream: Any) -> None:
         """The request id of a stream, from its response headers."""

@@ -116,6 +116,7 @@ class Recorded(Outcome):
             sinks.metrics.finished(
                 self.key, duration=duration, stream=self.stream, error_type=err_type, stop_reason=stop_reason,
                 usage=usage, cost=cost, priced=priced or not chat, ttfc=ttfc,
+                container=self.container_id is not None,
                 context=trace.set_span_in_context(span))  # the span ended, but exemplars name it
         except Exception as fault:
             _METRICS.fault(fault)
@@ -150,6 +151,10 @@ class Recorded(Outcome):
                 attributes[n.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = cache_write
             elif self.usage is not None:
                 _impossible_usage(attributes, self.usage)
+            if self.usage is not None:
+                _dimensions(attributes, self.usage, usage is not None)
+            if self.container_id is not None:
+                attributes[n.ANTHROPIC_CONTAINER_ID] = self.container_id
         if ttfc is not None:
             attributes[n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
         if self.request_id:
@@ -209,12 +214,34 @@ class Recorded(Outcome):
             usage = None
         if usage is not None:
             extra.update(usage.as_dict())
+            extra.update(service_tier=usage.service_tier, speed=usage.speed, inference_geo=usage.inference_geo)
+        if self.container_id is not None:
+            extra["container_id"] = self.container_id
         _request_log.info(
             "anthropic call %s model=%s stop=%s error=%s in=%s out=%s cost=%s latency=%.3fs",
             self.request_id, self.model, stop_reason, err_type,
             None if usage is None else usage.total_input, None if usage is None else usage.output_tokens,
             extra["cost_usd"], duration, extra={"anthropic_otel": extra},
         )
+
+
+def _dimensions(attributes: dict[str, Any], usage: Usage, counts: bool) -> None:
+    """The billing dimensions as the API reported them (raw, unbounded on the span), and with `counts` (a
+    usage that is real) the thinking share of output and the server tool requests."""
+    if usage.service_tier is not None:
+        attributes[n.ANTHROPIC_SERVICE_TIER] = _as_attribute(usage.service_tier)
+    if usage.speed is not None:
+        attributes[n.ANTHROPIC_SPEED] = _as_attribute(usage.speed)
+    if usage.inference_geo is not None:
+        attributes[n.ANTHROPIC_INFERENCE_GEO] = _as_attribute(usage.inference_geo)
+    if not counts:
+        return
+    if usage.thinking_tokens is not None:
+        attributes[n.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.thinking_tokens
+    if usage.web_search_requests:
+        attributes[n.ANTHROPIC_WEB_SEARCH_REQUESTS] = usage.web_search_requests
+    if usage.web_fetch_requests:
+        attributes[n.ANTHROPIC_WEB_FETCH_REQUESTS] = usage.web_fetch_requests
 
 
 def _impossible_usage(attributes: dict[str, Any], usage: Usage) -> None:

@@ -41,6 +41,7 @@ SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
 HTTP_RESEND_COUNT: Final = "http.request.resend_count"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"  # thinking, part of output
 
 # Anthropic-specific and package attributes.
 ANTHROPIC_REQUEST_ID: Final = "anthropic.request.id"
@@ -56,6 +57,15 @@ STREAM_CLOSED_EARLY: Final = "anthropic_otel.stream.closed_early"
 ATTEMPT_EVENT: Final = "anthropic_otel.attempt"
 ATTEMPT_STATUS: Final = "http.response.status_code"
 USAGE_RAW_PREFIX: Final = "anthropic_otel.usage."  # span: + SDK usage field, a value that cannot be real, as seen
+# Billing dimensions (issue 12): span attributes with the raw value, bounded labels on the token and cost series.
+# The names the SDK's own tracing uses (`anthropic.response.service_tier`); no GenAI convention covers them.
+ANTHROPIC_SERVICE_TIER: Final = "anthropic.response.service_tier"  # standard, priority, batch
+ANTHROPIC_SPEED: Final = "anthropic.response.speed"  # standard, fast
+ANTHROPIC_INFERENCE_GEO: Final = "anthropic.response.inference_geo"  # us, global
+ANTHROPIC_WEB_SEARCH_REQUESTS: Final = "anthropic.usage.server_tool_use.web_search_requests"
+ANTHROPIC_WEB_FETCH_REQUESTS: Final = "anthropic.usage.server_tool_use.web_fetch_requests"
+ANTHROPIC_CONTAINER_ID: Final = "anthropic.container.id"  # span: the code-execution container the call used
+SERVER_TOOL_TYPE: Final = "anthropic_otel.server_tool.type"  # metric: web_search, web_fetch
 
 # Operation names.
 OP_CHAT: Final = "chat"
@@ -75,6 +85,13 @@ TOKEN_CACHE_READ: Final = "cache_read"
 TOKEN_CACHE_WRITE: Final = "cache_write"
 TOKEN_WEB_SEARCH: Final = "web_search"
 RATELIMIT_RESOURCES: Final = ("requests", "tokens", "input_tokens", "output_tokens")
+TOKEN_WEB_FETCH: Final = "web_fetch"  # cost series only, and only where a fee applied
+SERVER_TOOL_WEB_SEARCH: Final = "web_search"
+SERVER_TOOL_WEB_FETCH: Final = "web_fetch"
+# The closed sets of the dimension labels; any other value is `_other`, an absent one `none`.
+SERVICE_TIERS: Final = ("standard", "priority", "batch")
+SPEEDS: Final = ("standard", "fast")
+INFERENCE_GEOS: Final = ("us", "global")
 
 # Metric instruments.
 M_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
@@ -93,6 +110,9 @@ M_CACHE_WRITE_PREMIUM: Final = "anthropic_otel.cache.write_premium.usd"  # what 
 # The reconcile exporter (`anthropic-otel reconcile --serve`): what Anthropic billed for the last closed bucket.
 M_BILLED_USD: Final = "anthropic_otel.billed.usd"
 M_BILLED_TOKENS: Final = "anthropic_otel.billed.tokens"
+M_THINKING_TOKENS: Final = "anthropic_otel.thinking.tokens"  # the thinking share of output: not added to tokens
+M_SERVER_TOOL_REQUESTS: Final = "anthropic_otel.server_tool.requests"  # web search / web fetch requests
+M_CONTAINER_REQUESTS: Final = "anthropic_otel.container.requests"  # calls whose response carried a container
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS: Final = tuple(4**i for i in range(14))  # 1, 4, 16 ... 67108864

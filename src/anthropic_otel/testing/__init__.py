@@ -9,6 +9,25 @@ computed with ``count_input_tokens`` instead of being hard-coded::
         client = anthropic.Anthropic(base_url=server.base_url, api_key="test-key")
         client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=[...])
         assert server.totals()["requests"] == 1
+
+Billing dimensions follow the request as on the real API, with ``x-fake-*`` headers (``extra_headers=``) for
+what the real API decides itself; the final usage is in each call's ``RecordedCall.usage``:
+
+- ``speed="fast"`` / ``"standard"``: ``usage.speed`` echoes it (absent without the parameter).
+- ``inference_geo="us"`` (any string): ``usage.inference_geo`` echoes it (absent without the parameter).
+- ``service_tier``: ``usage.service_tier`` is ``standard``, or ``priority`` with the header
+  ``x-fake-service-tier: priority`` (never with ``service_tier="standard_only"``); batch results ``batch``.
+- ``thinking={"type": "enabled" | "adaptive", ...}``: ``usage.output_tokens_details.thinking_tokens`` is half
+  the output tokens, or ``x-fake-thinking-tokens: N`` (capped at the output; the header alone also works).
+  They are part of ``output_tokens``, as on the real API.
+- a ``web_search_*`` / ``web_fetch_*`` tool: ``usage.server_tool_use`` reports 1 request of it, or
+  ``x-fake-web-search-requests: N`` / ``x-fake-web-fetch-requests: N``.
+- a ``code_execution_*`` tool or a ``container`` parameter: ``message.container`` (on a stream, on
+  ``message_delta``) with the id the request named, else ``container_<message id suffix>``, expiring in 1 hour.
+
+A stream's ``message_start`` carries ``speed``, ``inference_geo`` and ``service_tier``; its ``message_delta``
+carries ``server_tool_use`` and ``output_tokens_details`` with the token counts. A bad value is a 400
+``invalid_request_error``.
 """
 
 from ._responses import output_text

@@ -16,6 +16,8 @@ TOOL_TOKENS = math.ceil(len(TOOL_INPUT_JSON) / 4)
 # How the tool input arrives in a stream; the first empty delta mirrors the real API.
 TOOL_INPUT_PIECES = ("", '{"location": ', '"Paris"}')
 USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+# Cumulative fields `message_delta` also carries when the message has them (the rest stay on `message_start`).
+DELTA_EXTRA_FIELDS = ("server_tool_use", "output_tokens_details")
 
 
 def output_text(tokens: int, start: int = 1) -> str:
@@ -58,6 +60,7 @@ class Plan:
     stop_sequence: str | None
     usage: Json
     tool: Json | None = field(default=None)
+    container: Json | None = field(default=None)  # code execution: sent on the message and on `message_delta`
 
     def content(self) -> list[Json]:
         blocks: list[Json] = [{"type": "text", "text": output_text(self.text_tokens)}]
@@ -66,7 +69,10 @@ class Plan:
         return blocks
 
     def message(self) -> Json:
-        return self._envelope(self.content(), self.stop_reason, self.stop_sequence, self.usage)
+        message = self._envelope(self.content(), self.stop_reason, self.stop_sequence, self.usage)
+        if self.container is not None:
+            message["container"] = self.container
+        return message
 
     def _envelope(self, content: list[Json], stop: str | None, stop_seq: str | None, usage: Json) -> Json:
         return {
@@ -89,6 +95,9 @@ class Plan:
         if delta_only:
             start_usage = usage_dict(input_tokens=0, output_tokens=0)
             start_usage["service_tier"] = self.usage["service_tier"]
+            for name in ("speed", "inference_geo"):
+                if name in self.usage:
+                    start_usage[name] = self.usage[name]
         else:
             start_usage = {**self.usage, "output_tokens": 1}
         events: list[Event] = [
@@ -112,13 +121,11 @@ class Plan:
             ]
             events.append(_event("content_block_stop", index=1))
         delta_usage = {name: self.usage[name] for name in USAGE_FIELDS}
-        events.append(
-            _event(
-                "message_delta",
-                delta={"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
-                usage=delta_usage,
-            )
-        )
+        delta_usage.update({name: self.usage[name] for name in DELTA_EXTRA_FIELDS if self.usage.get(name)})
+        delta: Json = {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence}
+        if self.container is not None:
+            delta["container"] = self.container
+        events.append(_event("message_delta", delta=delta, usage=delta_usage))
         events.append(_event("message_stop"))
         return events, {**start_usage, **delta_usage}
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from . import _billing
+from ._dimensions import Dimensions, resolve_dimensions
 from ._http import Exchange
 from ._responses import TOOL_INPUT, TOOL_TOKENS, Json, Plan, usage_dict
 from ._scenarios import ERRORS, Scenario, parse_spec, resolve_knobs
@@ -69,6 +70,7 @@ def messages(ex: Exchange) -> None:
         scripted = state.pop_script()
         scenario, params = scripted or parse_spec(ex.headers.get("x-fake-scenario", state.default_scenario))
         knobs = resolve_knobs(scenario, params, ex.headers)
+        dimensions = resolve_dimensions(body, ex.headers)
     except ValueError as exc:
         ex.send_error(400, "invalid_request_error", str(exc), state.rate_limit_headers(requests=1))
         return
@@ -89,7 +91,7 @@ def messages(ex: Exchange) -> None:
         ex.send_error(error.status, error.type, error.message, headers)
         return
 
-    plan = make_plan(state, body, scenario, knobs.output_tokens)
+    plan = make_plan(state, body, scenario, knobs.output_tokens, dimensions=dimensions)
     if scenario is Scenario.STREAM_CUT and not ex.stream:
         ex.hang_up()  # no response at all
         return
@@ -135,7 +137,8 @@ def invalid_params(body: Json) -> str | None:
     return None
 
 
-def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service_tier: str = "standard") -> Plan:
+def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service_tier: str = "standard",
+              dimensions: Dimensions | None = None) -> Plan:
     """Decide the output and usage; touches the prompt cache, so call once per generated message."""
     total = count_input_tokens(body)
     cache = state.use_cache(cache_breakpoint(body))
@@ -161,16 +164,22 @@ def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service
         cache_read=cache.read,
         cache_creation=cache.created,
         one_hour=cache.one_hour,
-        service_tier=service_tier,
+        service_tier=service_tier if dimensions is None else dimensions.service_tier,
     )
+    message_id = state.next_message_id()
+    container = None
+    if dimensions is not None:
+        usage.update(dimensions.usage_fields(output))
+        container = dimensions.container_json(message_id, time.time())
     return Plan(
-        message_id=state.next_message_id(),
+        message_id=message_id,
         model=body["model"],
         text_tokens=text_tokens,
         stop_reason=stop_reason,
         stop_sequence=stop_sequence,
         usage=usage,
         tool=tool,
+        container=container,
     )
 
 
@@ -227,6 +236,7 @@ def create_batch(ex: Exchange) -> None:
                 raise ValueError("requests: each request needs a string custom_id")
             if not isinstance(item.get("params"), dict):
                 raise ValueError("requests: each request needs params")
+            resolve_dimensions(item["params"], ex.headers, batch=True)  # a bad value fails the whole batch
     except ValueError as exc:
         ex.send_error(400, "invalid_request_error", str(exc), state.rate_limit_headers())
         return
@@ -241,7 +251,8 @@ def create_batch(ex: Exchange) -> None:
             error = {"type": "error", "error": {"type": "invalid_request_error", "message": problem}}
             results.append({"custom_id": item["custom_id"], "result": {"type": "errored", "error": error}})
             continue
-        plan = make_plan(state, params, Scenario.NORMAL, knobs.output_tokens, service_tier="batch")
+        plan = make_plan(state, params, Scenario.NORMAL, knobs.output_tokens, service_tier="batch",
+                         dimensions=resolve_dimensions(params, ex.headers, batch=True))
         result = {"type": "succeeded", "message": plan.message()}
         results.append({"custom_id": item["custom_id"], "result": result})
         usages.append(plan.usage)
