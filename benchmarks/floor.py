@@ -96,6 +96,9 @@ def runner(name: str, floor: Floor, client: Any, request: Mapping[str, Any]) -> 
             n.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write}
         if first is not None:
             attributes[n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = first - start
+        tier = getattr(usage, "service_tier", None)
+        if tier is not None:
+            attributes[n.ANTHROPIC_SERVICE_TIER] = tier
         if request_id:
             attributes[n.ANTHROPIC_REQUEST_ID] = request_id
         attributes[n.COST_USD] = cost_usd
