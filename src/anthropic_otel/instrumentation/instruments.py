@@ -40,6 +40,9 @@ class Source(Protocol):
     def premium_points(self) -> list[Point]: ...
     def unpriced_points(self) -> list[Point]: ...
     def active_points(self) -> list[Point]: ...
+    def unknown_points(self) -> list[Point]: ...
+    def missed_token_points(self) -> list[Point]: ...
+    def missed_usd_points(self) -> list[Point]: ...
     def ratelimit_points(self, index: int, now: float) -> list[GaugePoint]: ...
 
 
@@ -78,6 +81,15 @@ class MeterInstruments:
         meter.create_observable_counter(
             n.M_UNPRICED, [self._summed("unpriced_points")], unit="{request}",
             description="Calls whose model has no known price.")
+        meter.create_observable_counter(
+            n.M_USAGE_UNKNOWN, [self._summed("unknown_points")], unit="{request}",
+            description="Calls whose final usage never arrived (their cost is not counted), by reason.")
+        meter.create_observable_counter(
+            n.M_CACHE_MISSED_TOKENS, [self._summed("missed_token_points")], unit="{token}",
+            description="Input tokens the prompt cache missed, by the reason the API diagnosed.")
+        meter.create_observable_counter(
+            n.M_CACHE_MISSED_USD, [self._summed("missed_usd_points")], unit="{USD}",
+            description="Dollars those misses cost over cache reads: tokens x (input rate - cache-read rate).")
         meter.create_observable_up_down_counter(
             n.M_ACTIVE, [self._summed("active_points")], unit="{request}", description="Calls in flight.")
         meter.create_observable_gauge(

@@ -14,7 +14,8 @@ from ..cost.usage import Usage
 class Outcome:
     """The facts of one call's result, filled in as the response or its events arrive."""
 
-    __slots__ = ("request_id", "response_id", "response_model", "snapshot", "stop_reason", "usage")
+    __slots__ = ("diagnostics", "request_id", "response_id", "response_model", "snapshot", "stop_reason",
+                 "unknown", "usage", "usage_final")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
@@ -23,6 +24,11 @@ class Outcome:
         self.response_model: str | None = None
         self.request_id: str | None = None
         self.snapshot: Any = None  # the final message (or the stream's rebuilt one), for content capture
+        # Whether the final usage arrived (a Message, or a stream's `message_delta`); when it did not, `unknown`
+        # says why it could not (`telemetry.names.UNKNOWN_*`; see `unknown.reason`).
+        self.usage_final = False
+        self.unknown: str | None = None
+        self.diagnostics: Any = None  # the response's `diagnostics` (cache miss reason), when the request asked
 
     def learn_message(self, message: Any) -> None:
         """A complete Message (non-streamed create or parse)."""
@@ -32,6 +38,8 @@ class Outcome:
         self.usage = Usage.of(message.usage)
         self.request_id = getattr(message, "_request_id", None)
         self.snapshot = message
+        self.usage_final = True
+        self.diagnostics = getattr(message, "diagnostics", None)
 
     def learn_event(self, event: Any) -> bool:
         """A stream event other than a content delta; True when it is the stream's final `message_stop`."""
@@ -40,6 +48,7 @@ class Outcome:
             message = event.message
             self.response_id = message.id
             self.response_model = message.model
+            self.diagnostics = getattr(message, "diagnostics", None)
             if self.usage is None:
                 self.usage = Usage.of(message.usage)
             else:
@@ -52,6 +61,7 @@ class Outcome:
                 self.usage = Usage.of(event.usage)
             else:
                 self.usage.update(event.usage)  # cumulative: present fields replace earlier ones
+            self.usage_final = True
         elif kind == "message_stop":
             return True
         return False

@@ -57,6 +57,19 @@ ATTEMPT_EVENT: Final = "anthropic_otel.attempt"
 ATTEMPT_STATUS: Final = "http.response.status_code"
 USAGE_RAW_PREFIX: Final = "anthropic_otel.usage."  # span: + SDK usage field, a value that cannot be real, as seen
 
+# Calls whose final usage never arrived (issue 12): span attribute and metric label, and its values.
+USAGE_UNKNOWN_REASON: Final = "anthropic_otel.usage.unknown.reason"
+UNKNOWN_STREAM_CUT: Final = "stream_cut"  # a stream failed or ended before its message_delta
+UNKNOWN_TIMEOUT: Final = "timeout"  # a timeout after the request was sent
+UNKNOWN_CLOSED_EARLY: Final = "closed_early"  # the caller closed or dropped a stream before its message_delta
+UNKNOWN_NOT_PARSED: Final = "not_parsed"  # a raw response whose body the caller never had parsed
+# Prompt-cache diagnostics (SDK >= 2.14, `diagnostics={"previous_message_id": ...}`): span and label.
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"  # read from `attributes()` by cache_diagnostics=True
+CACHE_MISS_REASON: Final = "anthropic_otel.cache.miss.reason"  # model_changed, system_changed, ...
+CACHE_MISS_INPUT_TOKENS: Final = "anthropic_otel.cache.miss.input_tokens"  # span: cache_missed_input_tokens
+CACHE_MISS_USD: Final = "anthropic_otel.cache.miss.usd"  # span: those tokens x (input rate - cache-read rate)
+CACHE_PREVIOUS_MESSAGE_ID: Final = "anthropic_otel.cache.previous_message_id"  # span: the id the package filled in
+
 # Operation names.
 OP_CHAT: Final = "chat"
 OP_COUNT_TOKENS: Final = "count_tokens"
@@ -90,6 +103,9 @@ M_RATELIMIT_LIMIT: Final = "anthropic_otel.ratelimit.limit"
 M_BUDGET: Final = "anthropic_otel.budget.usd"
 M_CACHE_SAVINGS: Final = "anthropic_otel.cache.savings.usd"  # gross: what cache reads saved over the input rate
 M_CACHE_WRITE_PREMIUM: Final = "anthropic_otel.cache.write_premium.usd"  # what cache writes cost over it
+M_USAGE_UNKNOWN: Final = "anthropic_otel.usage.unknown"  # calls whose final usage never arrived, by reason
+M_CACHE_MISSED_TOKENS: Final = "anthropic_otel.cache.missed.tokens"  # diagnosed cache misses, by reason
+M_CACHE_MISSED_USD: Final = "anthropic_otel.cache.missed.usd"  # what they cost over a cache read, by reason
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS: Final = tuple(4**i for i in range(14))  # 1, 4, 16 ... 67108864
