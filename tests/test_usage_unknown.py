@@ -62,9 +62,9 @@ def test_a_stream_closed_after_its_message_delta_is_known(otel: Otel, client: an
 
 
 def test_a_timeout_after_the_request_was_sent(otel: Otel, fake: FakeAnthropicServer) -> None:
-    with anthropic.Anthropic(base_url=fake.base_url, api_key=API_KEY, max_retries=0, timeout=0.2) as client:
-        with pytest.raises(anthropic.APITimeoutError):
-            client.messages.create(**ask(), extra_headers={"x-fake-delay-ms": "1500"})
+    with anthropic.Anthropic(base_url=fake.base_url, api_key=API_KEY, max_retries=0, timeout=0.2) as client, \
+            pytest.raises(anthropic.APITimeoutError):
+        client.messages.create(**ask(), extra_headers={"x-fake-delay-ms": "1500"})
     assert span_reason(otel) == "timeout"
     assert unknown(otel) == {"timeout": 1}
 
