@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ._diagnostics import Diagnoser
 from ._scenarios import Scenario, parse_spec
 from ._tokens import CacheBreakpoint
 
@@ -51,6 +52,7 @@ class RecordedCall:
     stop_reason: str | None
     started: float
     ended: float
+    diagnostics: dict[str, Any] | None = None  # the `diagnostics` answered (cache miss reason), if any
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class State:
         self._batch_results: dict[str, list[dict[str, Any]]] = {}
         self._window_start = 0.0
         self._used = {"requests": 0, "input": 0, "output": 0}
+        self.diagnoser = Diagnoser()
 
     # -- ids -------------------------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -229,6 +232,7 @@ class State:
             self._batch_usage.clear()
             self._batches.clear()
             self._batch_results.clear()
+            self.diagnoser.clear()
             self._window_start = 0.0
             self._used = {"requests": 0, "input": 0, "output": 0}
 
