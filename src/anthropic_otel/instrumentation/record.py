@@ -110,7 +110,8 @@ class Recorded(Outcome):
         err_type = None if error is None else error_type(error)
         stop_reason = self.stop_reason if error is None and not closed_early else None
         if chat:
-            self.unknown = unknown_reason(self.unknown, self.usage_final, error, closed_early)
+            # the common call (final usage arrived) skips the function call
+            self.unknown = None if self.usage_final else unknown_reason(self.unknown, False, error, closed_early)
             if self.diagnostics is not None:
                 self._diagnosed(usage)
             if sinks.conversations is not None and self.response_id is not None:
