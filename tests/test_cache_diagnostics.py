@@ -182,3 +182,9 @@ def test_the_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_OTEL_CACHE_DIAGNOSTICS", "maybe")
     with pytest.raises(ValueError, match="ANTHROPIC_OTEL_CACHE_DIAGNOSTICS"):
         anthropic_otel.instrument()
+
+
+def test_the_new_labels_are_reserved() -> None:
+    for name in ("anthropic_otel.cache.miss.reason", "anthropic_otel.usage.unknown.reason"):
+        with pytest.raises(ValueError, match="label the package sets itself"):
+            anthropic_otel.instrument(metric_attributes=[name])
