@@ -37,7 +37,8 @@ def returned(call: Call, response: Any) -> None:
             _from_body(call, response)
         else:
             response.__dict__[_ATTR] = call
-            weakref.finalize(response, call.plain)  # dropped unparsed: ends the call (a no-op once ended)
+            # Dropped unparsed: ends the call (a no-op once ended); not at interpreter exit, after the providers.
+            weakref.finalize(response, call.plain).atexit = False
     except Exception as fault:
         _RAW.fault(fault)
         call.plain()
