@@ -45,6 +45,9 @@ from anthropic_otel.telemetry.series import (
     ACTIVE,
     BILLED_USD,
     BUDGET,
+    CACHE_MISS_REASON,
+    CACHE_MISSED_TOKENS,
+    CACHE_MISSED_USD,
     CIRCUIT_STATE,
     COST,
     DURATION,
@@ -56,7 +59,9 @@ from anthropic_otel.telemetry.series import (
     RETRIES,
     STREAM_TIMEOUTS,
     TOKENS,
+    UNKNOWN_REASON,
     UNPRICED,
+    USAGE_UNKNOWN,
 )
 from anthropic_otel.telemetry.series import (
     CACHE_SAVINGS as SAVINGS,
@@ -214,6 +219,36 @@ def _cache_hit(c: Ctx, by: str = "") -> str:
     return _ratio(read, every)
 
 
+def _in_range_by(series: str, label: str, c: Ctx) -> str:
+    """Increase within the range by `label`, or the value itself for a series too new for increase()."""
+    return (f"sum by ({label}) (increase({series}{c.sel()}[{RANGE}]))\nor\n"
+            f"sum by ({label}) ({series}{c.sel()})")
+
+
+def _usage_unknown(c: Ctx, width: int) -> Any:
+    return bars("Calls with usage unknown by reason", "short",
+                [(_in_range_by(USAGE_UNKNOWN, UNKNOWN_REASON, c), f"{{{{{UNKNOWN_REASON}}}}}")],
+                "Calls whose final usage never arrived, so their cost (if any) is missing from every cost panel: "
+                "stream_cut (a stream failed before its message_delta), timeout (after the request was sent), "
+                "closed_early (the caller closed the stream first), not_parsed (a raw response never parsed).",
+                width=width)
+
+
+def _cache_misses(c: Ctx) -> list[Any]:
+    return [
+        ts("Cache misses by reason", "short",
+           [(f"sum by ({CACHE_MISS_REASON}) (rate({CACHE_MISSED_TOKENS}{c.sel()}[{RATE}])) * 3600",
+             f"{{{{{CACHE_MISS_REASON}}}}}")],
+           "Input tokens per hour the prompt cache missed, by the reason the API diagnosed (system_changed, "
+           "tools_changed, model_changed, messages_changed, ...). Only requests with diagnostics: "
+           "instrument(cache_diagnostics=True) and a gen_ai.conversation.id."),
+        ts("Cache-miss cost per hour by reason", "currencyUSD",
+           [(f"sum by ({CACHE_MISS_REASON}) (rate({CACHE_MISSED_USD}{c.sel()}[{RATE}])) * 3600",
+             f"{{{{{CACHE_MISS_REASON}}}}}")],
+           "What those misses cost over cache reads: missed tokens x (input rate - cache-read rate), per hour."),
+    ]
+
+
 # -- rows -----------------------------------------------------------------------------------------
 
 def traffic_row(c: Ctx) -> Row:
@@ -301,6 +336,7 @@ def cost_row(c: Ctx) -> Row:
               [(_spend_vs_budget("1d", "day"), "day"), (_spend_vs_budget("30d", "month"), "month")],
               "Spend over the rolling day and 30 days as a share of the budgets set with instrument(budgets=...); "
               "empty without budgets.", width=12),
+        _usage_unknown(c, 24),
     ])
 
 
@@ -324,6 +360,7 @@ def cache_row(c: Ctx) -> Row:
         single("Cache hit ratio", "percentunit", [(_cache_hit(c).replace(RATE, RANGE).replace("rate(", "increase("),
                                                    "hit ratio")],
                "Cache reads as a share of all input tokens, over the dashboard's time range.", width=12),
+        *_cache_misses(c),
     ])
 
 
@@ -404,6 +441,11 @@ def cost_cache_row(c: Ctx) -> Row:
              [(f"sum by (gen_ai_request_model) (increase({UNPRICED}{c.sel()}[{RANGE}]))\nor\n"
                f"sum by (gen_ai_request_model) ({UNPRICED}{c.sel()})", "{{gen_ai_request_model}}")],
              "Calls whose cost is missing from these panels: add their models with instrument(prices=...)."),
+        *_cache_misses(c),
+        bars("Cache-miss cost in range by reason", "currencyUSD",
+             [(_in_range_by(CACHE_MISSED_USD, CACHE_MISS_REASON, c), f"{{{{{CACHE_MISS_REASON}}}}}")],
+             "Dollars the diagnosed cache misses cost over cache reads within the dashboard's time range."),
+        _usage_unknown(c, 12),
     ])
 
 

@@ -35,6 +35,7 @@ def instrument(
     budgets: Mapping[str, float | str] | None = None,
     prices: Mapping[str, Mapping[str, float | str]] | None = None,
     prices_file: str | os.PathLike[str] | None = None,
+    cache_diagnostics: bool | None = None,
 ) -> AnthropicInstrumentor:
     """Instruments the Anthropic SDK (idempotent) and returns the instrumentor.
 
@@ -47,7 +48,8 @@ def instrument(
         instrumentor.instrument(
             tracer_provider=tracer_provider, meter_provider=meter_provider, capture_content=capture_content,
             metric_attributes=metric_attributes, metric_attribute_limit=metric_attribute_limit,
-            keep_sdk_spans=keep_sdk_spans, budgets=budgets, prices=prices, prices_file=prices_file)
+            keep_sdk_spans=keep_sdk_spans, budgets=budgets, prices=prices, prices_file=prices_file,
+            cache_diagnostics=cache_diagnostics)
     return instrumentor
 
 

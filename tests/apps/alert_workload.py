@@ -5,7 +5,8 @@
 Serves the package's Prometheus endpoint on 127.0.0.1:PORT and calls its own FakeAnthropicServer in a loop until
 stdin closes (or --duration passes), so every series of the dashboards exists: two models and two features,
 plain and streamed calls, `max_tokens` truncations, 429 and 529 failures, prompt caching, a model with no known
-price, budgets, and rate-limit headers from a small per-minute limit. After --slow-after seconds the
+price, budgets, rate-limit headers from a small per-minute limit, streams closed early (usage unknown) and
+diagnosed cache misses (cache_diagnostics=True, one conversation per feature). After --slow-after seconds the
 non-streamed calls of one model turn slow (about 0.4 s), which the latency alerts must catch. Prints READY once
 the endpoint is up.
 """
@@ -48,9 +49,13 @@ def call(client: anthropic.Anthropic, i: int, slow: bool) -> None:
     }
     if i % 3 == 0:
         params["system"] = SYSTEM
-    with anthropic_otel.attributes(**{"app.feature": FEATURES[(i // 2) % 2]}):
+    feature = FEATURES[(i // 2) % 2]
+    with anthropic_otel.attributes(**{"app.feature": feature, "gen_ai.conversation.id": f"conversation-{feature}"}):
         try:
-            if stream:
+            if i % 19 == 7:  # closed before its message_delta: usage unknown
+                with client.messages.create(**params, stream=True) as events:
+                    next(iter(events))
+            elif stream:
                 with client.messages.stream(**params, extra_headers=headers) as events:
                     events.get_final_message()
             else:
@@ -79,7 +84,7 @@ def main(argv: list[str]) -> int:
                              metric_readers=[prometheus_reader("127.0.0.1", args.port)])
     metrics.set_meter_provider(provider)
     anthropic_otel.instrument(meter_provider=provider, metric_attributes=["app.feature"],
-                              budgets={"day": 0.01, "month": 0.5})
+                              budgets={"day": 0.01, "month": 0.5}, cache_diagnostics=True)
 
     done = threading.Event()
 

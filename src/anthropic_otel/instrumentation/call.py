@@ -128,6 +128,7 @@ class Call(Recorded):
             _EVENT.fault(fault)
 
     def stream_started(self, stream: Any) -> None:
+        self.unknown = n.UNKNOWN_STREAM_CUT  # from here on, an end without `message_delta` leaves usage unknown
         try:
             self.learn_stream(stream)
         except Exception as fault:

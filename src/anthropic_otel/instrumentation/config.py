@@ -25,6 +25,7 @@ ENV_METRIC_ATTRIBUTES: Final = "ANTHROPIC_OTEL_METRIC_ATTRIBUTES"
 ENV_KEEP_SDK_SPANS: Final = "ANTHROPIC_OTEL_KEEP_SDK_SPANS"
 ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_PROMETHEUS_PORT: Final = "OTEL_EXPORTER_PROMETHEUS_PORT"
+ENV_CACHE_DIAGNOSTICS: Final = "ANTHROPIC_OTEL_CACHE_DIAGNOSTICS"
 
 _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("", "0", "false", "no", "off")
@@ -33,7 +34,7 @@ _FALSE: Final = ("", "0", "false", "no", "off")
 RESERVED_LABELS: Final = frozenset({
     n.GEN_AI_OPERATION_NAME, n.GEN_AI_PROVIDER_NAME, n.GEN_AI_REQUEST_MODEL, n.SERVER_ADDRESS,
     n.GEN_AI_REQUEST_STREAM, n.ERROR_TYPE, n.GEN_AI_TOKEN_TYPE, n.TOKEN_TYPE, n.ANTHROPIC_STOP_REASON,
-    n.RATELIMIT_RESOURCE, n.BUDGET_PERIOD,
+    n.RATELIMIT_RESOURCE, n.BUDGET_PERIOD, n.USAGE_UNKNOWN_REASON, n.CACHE_MISS_REASON,
 })
 
 
@@ -49,6 +50,7 @@ class Settings:
     keep_sdk_spans: bool
     budgets: dict[str, float]
     overrides: dict[str, PriceOverride]
+    cache_diagnostics: bool = False
 
 
 def _kind(value: object) -> str:
@@ -112,6 +114,14 @@ def _keep_sdk_spans(value: Any) -> bool:
     return value
 
 
+def _cache_diagnostics(value: Any) -> bool:
+    if value is None:
+        return env_bool(ENV_CACHE_DIAGNOSTICS)
+    if not isinstance(value, bool):
+        raise TypeError(f"cache_diagnostics must be True, False or None, not {_kind(value)}")
+    return value
+
+
 def env_bool(name: str) -> bool:
     """A boolean variable: true/false, 1/0, yes/no, on/off or unset; anything else is a ValueError."""
     raw = os.environ.get(name, "").strip().lower()
@@ -170,7 +180,8 @@ def check_prometheus_port() -> None:
 
 def check(*, tracer_provider: Any = None, meter_provider: Any = None, capture_content: Any = None,
           metric_attributes: Any = None, metric_attribute_limit: Any = None, keep_sdk_spans: Any = None,
-          budgets: Any = None, prices: Any = None, prices_file: Any = None) -> Settings:
+          budgets: Any = None, prices: Any = None, prices_file: Any = None,
+          cache_diagnostics: Any = None) -> Settings:
     """Every setting checked, the environment filling what the arguments leave as None."""
     return Settings(
         tracer_provider=_provider("tracer_provider", tracer_provider, "TracerProvider", "get_tracer"),
@@ -181,4 +192,5 @@ def check(*, tracer_provider: Any = None, meter_provider: Any = None, capture_co
         keep_sdk_spans=_keep_sdk_spans(keep_sdk_spans),
         budgets=check_budgets(budgets),
         overrides=check_overrides(prices, _prices_file(prices_file)),
+        cache_diagnostics=_cache_diagnostics(cache_diagnostics),
     )

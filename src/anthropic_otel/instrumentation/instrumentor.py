@@ -18,6 +18,7 @@ from ..telemetry.setup import has_meter_provider, meter_provider_from_env, trace
 from ..version import __version__
 from .config import DEFAULT_METRIC_ATTRIBUTE_LIMIT, Settings, check, check_budgets, check_prometheus_port
 from .content import ContentMode
+from .conversations import Conversations
 from .metrics import Metrics
 from .patch import Patcher
 from .start import Instrumentation
@@ -37,7 +38,9 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     ours; default `ANTHROPIC_OTEL_KEEP_SDK_SPANS`), `budgets` (`{"day": 50, "month": 1000}` USD; default
     `ANTHROPIC_OTEL_BUDGET_{DAY,MONTH}_USD`), `prices` (`{"model": {"input": 3, "output": 15, ...}}`, USD per
     million tokens, winning over the bundled prices) and `prices_file` (a TOML or YAML file of the same
-    tables under `models`; default `ANTHROPIC_OTEL_PRICES_FILE`). An unknown keyword or a value of the wrong
+    tables under `models`; default `ANTHROPIC_OTEL_PRICES_FILE`) and `cache_diagnostics` (fill each request's
+    `diagnostics.previous_message_id` from the last answer of its `gen_ai.conversation.id`, on SDKs that
+    accept it; default `ANTHROPIC_OTEL_CACHE_DIAGNOSTICS`). An unknown keyword or a value of the wrong
     kind raises `TypeError`, a bad value (passed or from the environment) `ValueError`, naming the setting.
     """
 
@@ -59,6 +62,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         budgets: Mapping[str, float | str] | None = None,
         prices: Mapping[str, Mapping[str, float | str]] | None = None,
         prices_file: str | os.PathLike[str] | None = None,
+        cache_diagnostics: bool | None = None,
         skip_dep_check: bool = False,
         raise_exception_on_conflict: bool = False,
     ) -> None:
@@ -70,7 +74,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         settings = check(
             tracer_provider=tracer_provider, meter_provider=meter_provider, capture_content=capture_content,
             metric_attributes=metric_attributes, metric_attribute_limit=metric_attribute_limit,
-            keep_sdk_spans=keep_sdk_spans, budgets=budgets, prices=prices, prices_file=prices_file)
+            keep_sdk_spans=keep_sdk_spans, budgets=budgets, prices=prices, prices_file=prices_file,
+            cache_diagnostics=cache_diagnostics)
         super().instrument(skip_dep_check=skip_dep_check, raise_exception_on_conflict=raise_exception_on_conflict,
                            _settings=settings)
 
@@ -89,7 +94,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         budgets = settings.budgets
         telemetry = Instrumentation(
             tracer, Metrics(meter, settings.metric_attributes, settings.metric_attribute_limit, budgets),
-            Pricer(settings.overrides), settings.content, settings.keep_sdk_spans, Ledger(budgets))
+            Pricer(settings.overrides), settings.content, settings.keep_sdk_spans, Ledger(budgets),
+            Conversations() if settings.cache_diagnostics else None)
         patcher = Patcher(telemetry)
         patcher.apply()
         self._patcher = patcher

@@ -135,6 +135,10 @@ class Metrics:
         self._savings: dict[CommonKey, Decimal] = {}
         self._premium: dict[CommonKey, Decimal] = {}
         self._active: dict[CommonKey, int] = {}
+        self._unknown: dict[tuple[CommonKey, str], int] = {}  # (key, reason): calls whose usage never arrived
+        self._missed_tokens: dict[tuple[CommonKey, str], int] = {}  # (key, cache miss reason)
+        self._missed_usd: dict[tuple[CommonKey, str], Decimal] = {}
+        self._miss_reason = Label(n.CACHE_MISS_REASON, ENUM_LABEL_LIMIT)
         self._ratelimit: dict[CommonKey, Mapping[str, str]] = {}
         self._ratelimit_since: dict[CommonKey, tuple[Mapping[str, str], float]] = {}
         self._model = Label(n.GEN_AI_REQUEST_MODEL, self._limit)
@@ -285,6 +289,21 @@ class Metrics:
             else:
                 self._unpriced[key] = self._unpriced.get(key, 0) + 1
 
+    def usage_unknown(self, key: CommonKey, reason: str) -> None:
+        """A call whose final usage never arrived (`reason`: one of the fixed `UNKNOWN_*` values)."""
+        with self._lock:
+            self._unknown[(key, reason)] = self._unknown.get((key, reason), 0) + 1
+
+    def cache_missed(self, key: CommonKey, reason: str, tokens: int, dollars: Decimal | None) -> None:
+        """A cache miss the API diagnosed: the input tokens it missed and, when priced, their extra dollars."""
+        if reason not in self._miss_reason.seen:
+            reason = self._miss_reason.bound(reason)
+        miss_key = (key, reason)
+        with self._lock:
+            self._missed_tokens[miss_key] = self._missed_tokens.get(miss_key, 0) + tokens
+            if dollars is not None:
+                self._missed_usd[miss_key] = self._missed_usd.get(miss_key, Decimal(0)) + dollars
+
     def ratelimit_seen(self, key: CommonKey, headers: Mapping[str, str]) -> None:
         """Keeps the last response's headers per model and endpoint; parsed only when the gauges are read."""
         self._ratelimit[key[:4]] = headers
@@ -322,6 +341,21 @@ class Metrics:
 
     def container_points(self) -> list[Point]:
         return self._keyed_points(self._containers)
+
+    def _reason_points(self, totals: Mapping[tuple[CommonKey, str], int | Decimal], label: str) -> list[Point]:
+        with self._lock:
+            items = list(totals.items())
+        return [(self.attributes(key, (label, reason)), float(value) if isinstance(value, Decimal) else value)
+                for (key, reason), value in items]
+
+    def unknown_points(self) -> list[Point]:
+        return self._reason_points(self._unknown, n.USAGE_UNKNOWN_REASON)
+
+    def missed_token_points(self) -> list[Point]:
+        return self._reason_points(self._missed_tokens, n.CACHE_MISS_REASON)
+
+    def missed_usd_points(self) -> list[Point]:
+        return self._reason_points(self._missed_usd, n.CACHE_MISS_REASON)
 
     def _keyed_points(self, totals: Mapping[CommonKey, int | Decimal]) -> list[Point]:
         with self._lock:
@@ -377,7 +411,8 @@ class Metrics:
     # -- exact totals, for tests and for applications -----------------------------------------------
 
     def totals(self) -> dict[str, Any]:
-        """Sums over every label: requests, tokens by class, cost (Decimal) by class, unpriced."""
+        """Sums over every label: requests, tokens by class, cost (Decimal) by class, unpriced; calls with usage
+        unknown by reason, and diagnosed cache misses (tokens, Decimal dollars) by reason."""
         with self._lock:
             tokens: dict[str, int] = {}
             for (_, token_type, _), value in self._tokens.items():
@@ -388,7 +423,19 @@ class Metrics:
             server_tools: dict[str, int] = {}
             for (_, tool), count in self._server_tools.items():
                 server_tools[tool] = server_tools.get(tool, 0) + count
+            unknown: dict[str, int] = {}
+            for (_, reason), count in self._unknown.items():
+                unknown[reason] = unknown.get(reason, 0) + count
+            missed_tokens: dict[str, int] = {}
+            for (_, reason), count in self._missed_tokens.items():
+                missed_tokens[reason] = missed_tokens.get(reason, 0) + count
+            missed_usd: dict[str, Decimal] = {}
+            for (_, reason), dollars in self._missed_usd.items():
+                missed_usd[reason] = missed_usd.get(reason, Decimal(0)) + dollars
             return {
+                "usage_unknown": unknown,
+                "cache_missed_tokens": missed_tokens,
+                "cache_missed_usd": missed_usd,
                 "requests": sum(self._requests.values()),
                 "tokens": tokens,
                 "cost": cost,

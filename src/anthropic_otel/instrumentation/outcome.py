@@ -14,7 +14,8 @@ from ..cost.usage import Usage
 class Outcome:
     """The facts of one call's result, filled in as the response or its events arrive."""
 
-    __slots__ = ("container_id", "request_id", "response_id", "response_model", "snapshot", "stop_reason", "usage")
+    __slots__ = ("container_id", "diagnostics", "request_id", "response_id", "response_model", "snapshot",
+                 "stop_reason", "unknown", "usage", "usage_final")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
@@ -24,6 +25,11 @@ class Outcome:
         self.request_id: str | None = None
         self.snapshot: Any = None  # the final message (or the stream's rebuilt one), for content capture
         self.container_id: str | None = None  # the code-execution container the call used
+        # Whether the final usage arrived (a Message, or a stream's `message_delta`); when it did not, `unknown`
+        # says why it could not (`telemetry.names.UNKNOWN_*`; see `unknown.reason`).
+        self.usage_final = False
+        self.unknown: str | None = None
+        self.diagnostics: Any = None  # the response's `diagnostics` (cache miss reason), when the request asked
 
     def learn_message(self, message: Any) -> None:
         """A complete Message (non-streamed create or parse)."""
@@ -36,6 +42,8 @@ class Outcome:
         container = getattr(message, "container", None)
         if container is not None:
             self.learn_container(container)
+        self.usage_final = True
+        self.diagnostics = getattr(message, "diagnostics", None)
 
     def learn_event(self, event: Any) -> bool:
         """A stream event other than a content delta; True when it is the stream's final `message_stop`."""
@@ -44,6 +52,7 @@ class Outcome:
             message = event.message
             self.response_id = message.id
             self.response_model = message.model
+            self.diagnostics = getattr(message, "diagnostics", None)
             if self.usage is None:
                 self.usage = Usage.of(message.usage)
             else:
@@ -63,6 +72,7 @@ class Outcome:
                 self.usage = Usage.of(event.usage)
             else:
                 self.usage.update(event.usage)  # cumulative: present fields replace earlier ones
+            self.usage_final = True
         elif kind == "message_stop":
             return True
         return False

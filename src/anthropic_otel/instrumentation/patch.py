@@ -15,8 +15,10 @@ from opentelemetry.trace import Status, StatusCode
 
 from ..telemetry import faults as _faults
 from ..telemetry import names as n
+from . import raw
 from .batches import counted_results
 from .call import CURRENT_CALL, Call
+from .context import current as current_attributes
 from .record import error_type
 from .start import Instrumentation
 from .streams import AsyncStreamProxy, StreamProxy
@@ -40,6 +42,11 @@ TARGETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("anthropic.resources.beta.messages.batches", "Batches", _BATCHES),
     ("anthropic.resources.beta.messages.batches", "AsyncBatches", _BATCHES),
 )
+# The SDK's raw responses (`with_raw_response`, `with_streaming_response`): what the caller parses or closes.
+RESPONSES: tuple[tuple[str, str], ...] = (
+    ("anthropic._response", "APIResponse"),
+    ("anthropic._response", "AsyncAPIResponse"),
+)
 # One HTTP attempt each, inside the SDK's retry loop: where per-attempt headers are seen.
 ATTEMPTS: tuple[tuple[str, str, str], ...] = (
     ("anthropic._base_client", "SyncAPIClient", "_attempt_request"),
@@ -61,7 +68,8 @@ class Patcher:
 
         tel = self.instrumentation
         switch = self._switch = _Switch()  # a new one per apply: wrappers of an earlier apply stay off
-        streams = _Streams(Stream, AsyncStream)
+        responses = tuple(cls for cls in (_find(module, name) for module, name in RESPONSES) if cls is not None)
+        streams = _Streams(Stream, AsyncStream, responses)
         for module_name, class_name, methods in TARGETS:
             cls = _find(module_name, class_name)
             if cls is None:
@@ -71,14 +79,23 @@ class Patcher:
                 if original is None or isinstance(original, wrapt.FunctionWrapper):
                     continue
                 is_async = inspect.iscoroutinefunction(inspect.unwrap(original))  # through @required_args
+                fill = tel.conversations is not None and method != "count_tokens" and _accepts_diagnostics(original)
                 if methods is _BATCHES:
                     wrapper = _batch_wrapper(tel, switch, method, is_async)
                 elif method == "stream":
-                    wrapper = _stream_manager_wrapper(tel, streams)
+                    wrapper = _stream_manager_wrapper(tel, streams, fill)
                 else:
                     operation = n.OP_COUNT_TOKENS if method == "count_tokens" else n.OP_CHAT
-                    wrapper = _call_wrapper(tel, switch, method, operation, is_async, streams)
+                    wrapper = _call_wrapper(tel, switch, method, operation, is_async, streams, fill)
                 wrapt.wrap_function_wrapper(cls, method, wrapper)
+                self._patched.append((cls, method))
+        for cls in responses:
+            for method in ("parse", "close"):
+                if isinstance(cls.__dict__.get(method), wrapt.FunctionWrapper):
+                    continue
+                is_async = inspect.iscoroutinefunction(cls.__dict__[method])
+                hook = _response_hook(method, is_async, streams)
+                wrapt.wrap_function_wrapper(cls, method, hook)
                 self._patched.append((cls, method))
         for module_name, class_name, method in ATTEMPTS:
             cls = _find(module_name, class_name)
@@ -158,10 +175,32 @@ def _current(wrapper: Any, wrapped: Any, instance: Any, method: str) -> Callable
 
 
 class _Streams(NamedTuple):
-    """The SDK's stream classes, whose instances get a proxy."""
+    """The SDK's stream classes, whose instances get a proxy; its raw-response classes (see `raw`)."""
 
     sync: type
     async_: type
+    responses: tuple[type, ...] = ()
+
+
+def _accepts_diagnostics(original: Any) -> bool:
+    """Whether this SDK's method takes `diagnostics` (SDK >= 2.14): only then does the opt-in fill it."""
+    try:
+        return "diagnostics" in inspect.signature(inspect.unwrap(original)).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+_FILL = _faults.Guard("cache diagnostics")
+
+
+def _fill(tel: Instrumentation, kwargs: dict[str, Any]) -> str | None:
+    """instrument(cache_diagnostics=True): the previous answer of this conversation, added to the request."""
+    conversations = tel.conversations
+    if conversations is None:
+        return None
+    with _FILL:
+        return conversations.fill(kwargs, current_attributes())
+    return None
 
 
 # -- running one call under its span: the logic, shared by the sync and async drivers -----------------
@@ -171,11 +210,13 @@ _RESULT = _faults.Guard("result")
 
 
 def _begin(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], operation: str,
-           stream: bool) -> Call | None:
+           stream: bool, filled: str | None = None) -> Call | None:
     """The call, started and current; None when even that failed (the request then goes untraced)."""
     call = None
     try:  # the zero-cost form of the guard on the per-call path (see `faults.Guard`)
         call = tel.begin(instance, kwargs, operation, stream)
+        if filled is not None:
+            call.span.set_attribute(n.CACHE_PREVIOUS_MESSAGE_ID, filled)
         call.activate()
     except Exception as fault:
         _START.fault(fault)
@@ -195,6 +236,9 @@ def _returned(call: Call, result: Any, streams: _Streams) -> Any:
             return StreamProxy(result, call)
         if isinstance(result, streams.async_):
             return AsyncStreamProxy(result, call)
+        if isinstance(result, streams.responses):
+            raw.returned(call, result)
+            return result
         if call.operation == n.OP_COUNT_TOKENS:
             call.counted(result)
         elif hasattr(result, "stop_reason") and hasattr(result, "usage"):
@@ -208,8 +252,8 @@ def _returned(call: Call, result: Any, streams: _Streams) -> Any:
 
 
 def _run_sync(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], operation: str, stream: bool,
-              send: Callable[[], Any], streams: _Streams) -> Any:
-    call = _begin(tel, instance, kwargs, operation, stream)
+              send: Callable[[], Any], streams: _Streams, filled: str | None = None) -> Any:
+    call = _begin(tel, instance, kwargs, operation, stream, filled)
     if call is None:
         return send()
     try:
@@ -221,8 +265,9 @@ def _run_sync(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], op
 
 
 async def _run_async(tel: Instrumentation, instance: Any, kwargs: Mapping[str, Any], operation: str,
-                     stream: bool, send: Callable[[], Awaitable[Any]], streams: _Streams) -> Any:
-    call = _begin(tel, instance, kwargs, operation, stream)
+                     stream: bool, send: Callable[[], Awaitable[Any]], streams: _Streams,
+                     filled: str | None = None) -> Any:
+    call = _begin(tel, instance, kwargs, operation, stream, filled)
     if call is None:
         return await send()
     try:
@@ -234,21 +279,55 @@ async def _run_async(tel: Instrumentation, instance: Any, kwargs: Mapping[str, A
 
 
 def _call_wrapper(tel: Instrumentation, switch: _Switch, method: str, operation: str, is_async: bool,
-                  streams: _Streams) -> Any:
+                  streams: _Streams, fill: bool = False) -> Any:
     if is_async:
         async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
             if not switch.on:
                 return await _current(async_wrapper, wrapped, instance, method)(*args, **kwargs)
+            filled = _fill(tel, kwargs) if fill else None
             return await _run_async(tel, instance, kwargs, operation, kwargs.get("stream") is True,
-                                    lambda: wrapped(*args, **kwargs), streams)
+                                    lambda: wrapped(*args, **kwargs), streams, filled)
         return async_wrapper
 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         if not switch.on:
             return _current(wrapper, wrapped, instance, method)(*args, **kwargs)
+        filled = _fill(tel, kwargs) if fill else None
         return _run_sync(tel, instance, kwargs, operation, kwargs.get("stream") is True,
-                         lambda: wrapped(*args, **kwargs), streams)
+                         lambda: wrapped(*args, **kwargs), streams, filled)
     return wrapper
+
+
+def _response_hook(method: str, is_async: bool, streams: _Streams) -> Any:
+    """`parse` / `close` of the SDK's raw responses: one dict lookup unless one of our calls waits on it."""
+    pair = (streams.sync, streams.async_)
+    if method == "parse":
+        if is_async:
+            async def async_parse(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+                result = await wrapped(*args, **kwargs)
+                return raw.parsed(instance, result, kwargs, pair) if raw.pending(instance) else result
+            return async_parse
+
+        def parse(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+            result = wrapped(*args, **kwargs)
+            return raw.parsed(instance, result, kwargs, pair) if raw.pending(instance) else result
+        return parse
+    if is_async:
+        async def async_close(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                if raw.pending(instance):
+                    raw.closed(instance)
+        return async_close
+
+    def close(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            if raw.pending(instance):
+                raw.closed(instance)
+    return close
 
 
 # Manager class -> the instance attribute holding the request `__enter__` will send (None: not found).
@@ -256,13 +335,14 @@ _API_REQUEST: dict[type, str | None] = {}
 _MANAGER = _faults.Guard("stream manager")
 
 
-def _stream_manager_wrapper(tel: Instrumentation, streams: _Streams) -> Any:
+def _stream_manager_wrapper(tel: Instrumentation, streams: _Streams, fill: bool = False) -> Any:
     """`messages.stream()` returns a manager that sends the request in `__enter__`, bypassing `create`.
 
     The manager is returned as it is; only the request it will send is replaced by one that runs under
     our span and hands the `MessageStream` a proxied raw stream.
     """
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        filled = _fill(tel, kwargs) if fill else None  # before the manager builds its request
         manager = wrapped(*args, **kwargs)
         with _MANAGER:
             attribute = _API_REQUEST.get(type(manager), "")
@@ -275,10 +355,10 @@ def _stream_manager_wrapper(tel: Instrumentation, streams: _Streams) -> Any:
             if inspect.isawaitable(request):
                 async def send() -> Any:
                     return await request
-                traced: Any = _run_async(tel, instance, kwargs, n.OP_CHAT, True, send, streams)
+                traced: Any = _run_async(tel, instance, kwargs, n.OP_CHAT, True, send, streams, filled)
             else:
                 def traced() -> Any:
-                    return _run_sync(tel, instance, kwargs, n.OP_CHAT, True, request, streams)
+                    return _run_sync(tel, instance, kwargs, n.OP_CHAT, True, request, streams, filled)
             setattr(manager, attribute, traced)
         return manager
     return wrapper

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from decimal import Decimal
 from time import perf_counter
 from typing import Any
 
@@ -22,8 +23,11 @@ from ..cost.usage import Usage, problem
 from ..telemetry import faults as _faults
 from ..telemetry import names as n
 from .content import ContentMode, request_content, response_content
+from .conversations import Conversations
+from .diagnosis import Miss, miss_of, missed_dollars
 from .metrics import CommonKey, Metrics
 from .outcome import Outcome
+from .unknown import reason as unknown_reason
 
 _request_log = logging.getLogger(n.REQUEST_LOGGER)
 
@@ -33,6 +37,7 @@ _SPAN_END = _faults.Guard("span end")
 _METRICS = _faults.Guard("metrics")
 _LEDGER = _faults.Guard("spend ledger")
 _LOG = _faults.Guard("request log")
+_DIAGNOSIS = _faults.Guard("cache diagnostics")
 
 _INT64 = 2**63
 
@@ -48,18 +53,20 @@ def error_type(error: BaseException) -> str:
 class Sinks:
     """Where a call's telemetry goes: metrics, prices, the spend ledger; and how much content to capture."""
 
-    def __init__(self, metrics: Metrics, pricer: Pricer, content: ContentMode, ledger: Ledger | None = None) -> None:
+    def __init__(self, metrics: Metrics, pricer: Pricer, content: ContentMode, ledger: Ledger | None = None,
+                 conversations: Conversations | None = None) -> None:
         self.metrics = metrics
         self.pricer = pricer
         self.ledger = ledger if ledger is not None else Ledger()
         self.content = content
+        self.conversations = conversations  # instrument(cache_diagnostics=True): last answer per conversation
 
 
 class Recorded(Outcome):
     """A call's request facts and timings, and how an ended call is recorded (`Call` adds the lifecycle)."""
 
-    __slots__ = ("attempts", "context", "first_chunk", "key", "kwargs", "model", "operation", "prompt",
-                 "provider", "sinks", "span", "start", "stream")
+    __slots__ = ("attempts", "context", "first_chunk", "key", "kwargs", "miss", "missed_usd", "model",
+                 "operation", "prompt", "provider", "sinks", "span", "start", "stream")
 
     def __init__(self, sinks: Sinks, span: trace.Span, key: CommonKey, model: str, provider: str, stream: bool,
                  operation: str, kwargs: Mapping[str, Any], context: Mapping[str, Any] | None,
@@ -78,6 +85,8 @@ class Recorded(Outcome):
         self.start = perf_counter()
         self.first_chunk: float | None = None
         self.attempts = 0
+        self.miss: Miss | None = None  # the cache's diagnosis of a miss, when the response carried one
+        self.missed_usd: Decimal | None = None
 
     def _record(self, error: BaseException | None, closed_early: bool) -> None:
         """Every sink gets the call once; never raises."""
@@ -100,6 +109,14 @@ class Recorded(Outcome):
         ttfc = None if self.first_chunk is None else self.first_chunk - self.start
         err_type = None if error is None else error_type(error)
         stop_reason = self.stop_reason if error is None and not closed_early else None
+        if chat:
+            # the common call (final usage arrived) skips the function call
+            self.unknown = None if self.usage_final else unknown_reason(self.unknown, False, error, closed_early)
+            if self.diagnostics is not None:
+                self._diagnosed(usage)
+            if sinks.conversations is not None and self.response_id is not None:
+                with _DIAGNOSIS:
+                    sinks.conversations.remember(self.context, self.response_id)
 
         # One guard per sink, in their zero-cost form: this runs once per call (see `faults.Guard`).
         span = self.span
@@ -120,6 +137,8 @@ class Recorded(Outcome):
                 context=trace.set_span_in_context(span))  # the span ended, but exemplars name it
         except Exception as fault:
             _METRICS.fault(fault)
+        if self.unknown is not None or self.miss is not None:
+            self._record_unseen()
         if cost is not None:
             try:
                 sinks.ledger.add(cost.total)
@@ -128,6 +147,22 @@ class Recorded(Outcome):
         if _request_log.isEnabledFor(logging.INFO):
             with _LOG:
                 self._log(duration, ttfc, err_type, stop_reason, cost)
+
+    def _diagnosed(self, usage: Usage | None) -> None:
+        """The cache's diagnosis of a miss, and its dollars when the call is priced (rare: only on request)."""
+        with _DIAGNOSIS:
+            self.miss = miss = miss_of(self.diagnostics)
+            if miss is not None and usage is not None:
+                self.missed_usd = missed_dollars(self.sinks.pricer, self.model, self.provider, usage, miss.tokens)
+
+    def _record_unseen(self) -> None:
+        """What the cost counters cannot see (usage unknown) or could have saved (a diagnosed cache miss)."""
+        metrics = self.sinks.metrics
+        with _METRICS:
+            if self.unknown is not None:
+                metrics.usage_unknown(self.key, self.unknown)
+            if self.miss is not None:
+                metrics.cache_missed(self.key, self.miss.reason, self.miss.tokens, self.missed_usd)
 
     def _span_attributes(self, span: trace.Span, error: BaseException | None, err_type: str | None,
                          closed_early: bool, chat: bool, usage: Usage | None, cost: Cost | None,
@@ -167,6 +202,13 @@ class Recorded(Outcome):
             attributes[n.HTTP_RESEND_COUNT] = self.attempts - 1
         if closed_early:
             attributes[n.STREAM_CLOSED_EARLY] = True
+        if self.unknown is not None:
+            attributes[n.USAGE_UNKNOWN_REASON] = self.unknown
+        if self.miss is not None:
+            attributes[n.CACHE_MISS_REASON] = self.miss.reason
+            attributes[n.CACHE_MISS_INPUT_TOKENS] = self.miss.tokens
+            if self.missed_usd is not None:
+                attributes[n.CACHE_MISS_USD] = float(self.missed_usd)
         if err_type is not None:
             attributes[n.ERROR_TYPE] = err_type
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))

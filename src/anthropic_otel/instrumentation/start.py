@@ -15,6 +15,7 @@ from ..telemetry import names as n
 from .call import Call
 from .content import ContentMode, request_content
 from .context import current as current_attributes
+from .conversations import Conversations
 from .metrics import Metrics
 from .record import Sinks
 
@@ -43,8 +44,9 @@ class Instrumentation(Sinks):
     """What one `instrument()` set up: tracer, metrics, prices, the spend ledger and options."""
 
     def __init__(self, tracer: Tracer, metrics: Metrics, pricer: Pricer, content: ContentMode,
-                 keep_sdk_spans: bool, ledger: Ledger | None = None) -> None:
-        super().__init__(metrics, pricer, content, ledger)
+                 keep_sdk_spans: bool, ledger: Ledger | None = None,
+                 conversations: Conversations | None = None) -> None:
+        super().__init__(metrics, pricer, content, ledger, conversations)
         self.tracer = tracer
         self.keep_sdk_spans = keep_sdk_spans
 

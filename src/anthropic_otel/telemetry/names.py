@@ -67,6 +67,19 @@ ANTHROPIC_WEB_FETCH_REQUESTS: Final = "anthropic.usage.server_tool_use.web_fetch
 ANTHROPIC_CONTAINER_ID: Final = "anthropic.container.id"  # span: the code-execution container the call used
 SERVER_TOOL_TYPE: Final = "anthropic_otel.server_tool.type"  # metric: web_search, web_fetch
 
+# Calls whose final usage never arrived (issue 12): span attribute and metric label, and its values.
+USAGE_UNKNOWN_REASON: Final = "anthropic_otel.usage.unknown.reason"
+UNKNOWN_STREAM_CUT: Final = "stream_cut"  # a stream failed or ended before its message_delta
+UNKNOWN_TIMEOUT: Final = "timeout"  # a timeout after the request was sent
+UNKNOWN_CLOSED_EARLY: Final = "closed_early"  # the caller closed or dropped a stream before its message_delta
+UNKNOWN_NOT_PARSED: Final = "not_parsed"  # a raw response whose body the caller never had parsed
+# Prompt-cache diagnostics (SDK >= 2.14, `diagnostics={"previous_message_id": ...}`): span and label.
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"  # read from `attributes()` by cache_diagnostics=True
+CACHE_MISS_REASON: Final = "anthropic_otel.cache.miss.reason"  # model_changed, system_changed, ...
+CACHE_MISS_INPUT_TOKENS: Final = "anthropic_otel.cache.miss.input_tokens"  # span: cache_missed_input_tokens
+CACHE_MISS_USD: Final = "anthropic_otel.cache.miss.usd"  # span: those tokens x (input rate - cache-read rate)
+CACHE_PREVIOUS_MESSAGE_ID: Final = "anthropic_otel.cache.previous_message_id"  # span: the id the package filled in
+
 # Operation names.
 OP_CHAT: Final = "chat"
 OP_COUNT_TOKENS: Final = "count_tokens"
@@ -113,6 +126,9 @@ M_BILLED_TOKENS: Final = "anthropic_otel.billed.tokens"
 M_THINKING_TOKENS: Final = "anthropic_otel.thinking.tokens"  # the thinking share of output: not added to tokens
 M_SERVER_TOOL_REQUESTS: Final = "anthropic_otel.server_tool.requests"  # web search / web fetch requests
 M_CONTAINER_REQUESTS: Final = "anthropic_otel.container.requests"  # calls whose response carried a container
+M_USAGE_UNKNOWN: Final = "anthropic_otel.usage.unknown"  # calls whose final usage never arrived, by reason
+M_CACHE_MISSED_TOKENS: Final = "anthropic_otel.cache.missed.tokens"  # diagnosed cache misses, by reason
+M_CACHE_MISSED_USD: Final = "anthropic_otel.cache.missed.usd"  # what they cost over a cache read, by reason
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS: Final = tuple(4**i for i in range(14))  # 1, 4, 16 ... 67108864

@@ -116,6 +116,7 @@ class Exchange:
         self.completed = False
         self.model: str | None = None
         self.stop_reason: str | None = None
+        self.diagnostics: dict[str, Any] | None = None
         self._committed = False
 
     def run(self) -> None:
@@ -163,6 +164,7 @@ class Exchange:
             stop_reason=self.stop_reason,
             started=self.started,
             ended=time.monotonic(),
+            diagnostics=self.diagnostics,
         )
 
     # -- request ---------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class Plan:
     usage: Json
     tool: Json | None = field(default=None)
     container: Json | None = field(default=None)  # code execution: sent on the message and on `message_delta`
+    diagnostics: Json | None = field(default=None)  # the prompt cache's diagnosis, when the request asked
 
     def content(self) -> list[Json]:
         blocks: list[Json] = [{"type": "text", "text": output_text(self.text_tokens)}]
@@ -84,6 +85,7 @@ class Plan:
             "stop_reason": stop,
             "stop_sequence": stop_seq,
             "usage": usage,
+            **({} if self.diagnostics is None else {"diagnostics": self.diagnostics}),
         }
 
     def stream(self, *, delta_only: bool = False, cut_after: int | None = None) -> tuple[list[Event], Json]:

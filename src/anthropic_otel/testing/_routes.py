@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from . import _billing
+from ._diagnostics import FORCE_HEADER
 from ._dimensions import Dimensions, resolve_dimensions
 from ._http import Exchange
 from ._responses import TOOL_INPUT, TOOL_TOKENS, Json, Plan, usage_dict
@@ -92,6 +94,14 @@ def messages(ex: Exchange) -> None:
         return
 
     plan = make_plan(state, body, scenario, knobs.output_tokens, dimensions=dimensions)
+    try:
+        diagnostics = state.diagnoser.diagnose(body, plan.message_id, ex.headers.get(FORCE_HEADER))
+    except ValueError as exc:
+        ex.send_error(400, "invalid_request_error", str(exc), state.rate_limit_headers(requests=1))
+        return
+    if diagnostics is not None:
+        plan = replace(plan, diagnostics=diagnostics)
+        ex.diagnostics = diagnostics
     if scenario is Scenario.STREAM_CUT and not ex.stream:
         ex.hang_up()  # no response at all
         return

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._bill import Billing
+from ._diagnostics import Diagnoser
 from ._scenarios import Scenario, parse_spec
 from ._tokens import CacheBreakpoint
 
@@ -52,6 +53,7 @@ class RecordedCall:
     stop_reason: str | None
     started: float
     ended: float
+    diagnostics: dict[str, Any] | None = None  # the `diagnostics` answered (cache miss reason), if any
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class State:
         self._used = {"requests": 0, "input": 0, "output": 0}
         self._billed: list[tuple[float, str, dict[str, Any]]] = []  # (wall time, model, usage) for the usage API
         self.billing = Billing()
+        self.diagnoser = Diagnoser()
 
     # -- ids -------------------------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -235,6 +238,7 @@ class State:
             self._batches.clear()
             self._batch_results.clear()
             self._billed.clear()
+            self.diagnoser.clear()
             self._window_start = 0.0
             self._used = {"requests": 0, "input": 0, "output": 0}
 

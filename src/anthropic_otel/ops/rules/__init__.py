@@ -17,6 +17,7 @@ from .config import (
     BudgetThresholds,
     Burst,
     Cache,
+    CacheMiss,
     CircuitFlapping,
     CircuitOpen,
     CostDrift,
@@ -56,7 +57,8 @@ from .rule import Group, record_names
 
 __all__ = [
     "ALERTS_FILE", "ALERT_GROUPS", "CONFIG_FILE", "RECORDING_GROUPS", "RULES_FILE",
-    "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CircuitFlapping", "CircuitOpen", "CostDrift", "Errors",
+    "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CacheMiss", "CircuitFlapping", "CircuitOpen", "CostDrift",
+    "Errors",
     "Fallback", "Group", "Headroom", "Latency", "LatencySpike", "LimiterWait", "Rejections", "Resilience", "Retries",
     "RulesConfig", "StreamTimeoutThresholds", "Truncation", "Unpriced",
     "alert_names", "cache_rules", "config_from_mapping", "config_to_mapping", "cost_alerts", "drift_alerts",

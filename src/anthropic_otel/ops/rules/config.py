@@ -93,6 +93,20 @@ class Cache:
 
 
 @dataclass(frozen=True)
+class CacheMiss:
+    """`AnthropicCacheMissJump`: input tokens the prompt cache missed for one diagnosed reason (a changed system
+    prompt, tools or model) jumped far above their usual amount. Needs requests with `diagnostics`
+    (`instrument(cache_diagnostics=True)`)."""
+
+    window: str = field(default="1h", metadata=_help("missed tokens within this window are compared"))
+    baseline_window: str = field(default="1d", metadata=_help("with their usual amount per window over this one"))
+    factor: float = field(default=3.0, metadata=_help("more than this many times the usual amount fires"))
+    min_tokens: float = field(default=100000, metadata=_help("and at least this many missed tokens in the window"))
+    for_: str = "10m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
 class BudgetThresholds:
     """`AnthropicBudgetExceeded` and `AnthropicBudgetBurnRateHigh`, against the `anthropic_otel_budget_usd` gauge.
 
@@ -240,6 +254,7 @@ class RulesConfig:
     headroom: Headroom = field(default_factory=Headroom)
     unpriced: Unpriced = field(default_factory=Unpriced)
     cache: Cache = field(default_factory=Cache)
+    cache_miss: CacheMiss = field(default_factory=CacheMiss)
     budget: BudgetThresholds = field(default_factory=BudgetThresholds)
     cost_drift: CostDrift = field(default_factory=CostDrift)
     resilience: Resilience = field(default_factory=Resilience)

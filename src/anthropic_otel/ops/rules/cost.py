@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from ...telemetry.series import BUDGET, COST, MODEL, PERIOD, TOKEN_TYPE, TOKENS, UNPRICED
+from ...telemetry.series import (
+    BUDGET,
+    CACHE_MISS_REASON,
+    CACHE_MISSED_TOKENS,
+    COST,
+    MODEL,
+    PERIOD,
+    TOKEN_TYPE,
+    TOKENS,
+    UNPRICED,
+)
 from .config import RulesConfig
-from .promql import agg, eq, matches, number, seconds, select, value
+from .promql import agg, counted, eq, label, matches, number, seconds, select, value
 from .rule import MODEL_LABEL as _M
 from .rule import Group, Rule, alert, record, record_names
 
@@ -90,4 +100,25 @@ def cost_alerts(config: RulesConfig) -> Group:
         f"Cache reads are {value('humanizePercentage')} of input tokens for {_M} over the last "
         f"{config.rate_window}, below {number(c.collapse_factor * 100)}% of its average over "
         f"{c.baseline_window}: a changed prompt prefix or cache_control may have broken caching."))
+    rules.append(_cache_miss_jump(config))
     return {"name": "anthropic-otel.cost", "rules": rules}
+
+
+def _cache_miss_jump(config: RulesConfig) -> Rule:
+    """Missed tokens of one model and diagnosed reason far above their usual amount per window (the day before
+    the window); a reason new to a model has no usual amount and fires on the floor alone."""
+    m = config.cache_miss
+    by = [MODEL, CACHE_MISS_REASON]
+    recent = counted(config, by, CACHE_MISSED_TOKENS, "", m.window)
+    windows = number(seconds(m.baseline_window) / seconds(m.window))  # the usual amount per window
+    usual = agg(config, "sum", by, f"increase({CACHE_MISSED_TOKENS}[{m.baseline_window}] offset {m.window})") \
+        + f" / {windows}"
+    return alert(
+        config, "AnthropicCacheMissJump",
+        f"(\n{recent} > {number(m.factor)} * {usual}\nor\n{recent} unless {usual}\n)\n"
+        f"and\n{recent} > {number(m.min_tokens)}",
+        m.for_, m.severity,
+        f"Prompt-cache misses of {_M} jumped ({label(CACHE_MISS_REASON)}).",
+        f"{value('humanize')} input tokens of {_M} missed the prompt cache for {label(CACHE_MISS_REASON)} in the "
+        f"last {m.window}, more than {number(m.factor)} times their usual amount (or a reason new for it): a deploy "
+        "may have changed the system prompt, the tools or the model. See the cache-miss panel of the Cost dashboard.")
