@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -15,8 +16,10 @@ from ..telemetry import names as n
 from ..version import __version__
 from ._breaker import STATE_VALUE
 
+_log = logging.getLogger("anthropic_otel")
 
-class Telemetry:
+
+class ResilienceMetrics:
     def __init__(self, tracer_provider: TracerProvider | None = None,
                  meter_provider: MeterProvider | None = None) -> None:
         self.tracer = trace.get_tracer(n.SCOPE, __version__, tracer_provider)
@@ -38,6 +41,10 @@ class Telemetry:
         self.circuit_state = meter.create_gauge(
             n.M_RESILIENCE_CIRCUIT_STATE, unit="1",
             description="Circuit breaker state per model: 0 closed, 1 half-open, 2 open.")
+        self.store_failures = meter.create_counter(
+            n.M_RESILIENCE_STORE_FAILURES, unit="{failure}",
+            description="Operations on the shared store (Redis) that failed, by component and stage.")
+        self._store_logged: set[tuple[str, str]] = set()
         self.limiter_wait = meter.create_histogram(
             n.M_RESILIENCE_LIMITER_WAIT, unit="s", description="Time calls waited for a limit (calls that waited).",
             explicit_bucket_boundaries_advisory=list(n.DURATION_BUCKETS))
@@ -98,3 +105,17 @@ class Telemetry:
         self.circuit_state.set(STATE_VALUE[new], attrs)
         if old != new:
             self.transitions.add(1, {**attrs, n.CIRCUIT_STATE: new})
+
+    def store_failure(self, component: str, stage: str) -> None:
+        """Counts a Redis failure the outage policy absorbed or turned into `StoreUnavailableError`; the first of
+        each kind is logged."""
+        self.store_failures.add(1, {n.STORE_COMPONENT: component, n.STORE_STAGE: stage})
+        key = (component, stage)
+        if key not in self._store_logged:
+            with self._lock:
+                first = key not in self._store_logged
+                self._store_logged.add(key)
+            if first:
+                _log.warning("anthropic_otel.resilience: the %s store (Redis) failed at %s; following the "
+                             "policy's StoreFailure (further ones are counted in %s)", component, stage,
+                             n.M_RESILIENCE_STORE_FAILURES)
