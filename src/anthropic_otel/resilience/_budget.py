@@ -31,31 +31,45 @@ from ._store import StoreListener, is_store_error
 
 _NANO: Final = Decimal(1_000_000_000)
 _TTL: Final = {"day": 3 * 86_400, "month": 35 * 86_400}
-# KEYS: one key per budgeted period. ARGV: amount, then each key's budget, then each key's TTL (nano-dollars, s).
-# Returns 0 when reserved, else the 1-based index of the refusing key (nothing is reserved then).
+# Redis keeps an "epoch" per namespace: the server time when the budget keys were first written in this Redis. A
+# Redis that restarted empty has a new one, so a refund of a reservation it lost is not applied (it would eat the
+# spend settled since).
+# KEYS: one key per budgeted period, then the epoch key. ARGV: amount, then each key's budget, then each key's TTL
+# (nano-dollars, s). Returns {0 when reserved or the 1-based index of the refusing key, its spend, the epoch}.
 _RESERVE: Final = """
+local n = #KEYS - 1
+local epoch = redis.call('GET', KEYS[n + 1])
+if not epoch then
+  local now = redis.call('TIME')
+  epoch = now[1] .. '.' .. now[2]
+  redis.call('SET', KEYS[n + 1], epoch)
+end
 local amount = tonumber(ARGV[1])
-local n = #KEYS
 for i = 1, n do
   local spent = tonumber(redis.call('GET', KEYS[i]) or '0')
   local budget = tonumber(ARGV[1 + i])
   if spent >= budget or spent + amount > budget then
-    return {i, tostring(spent)}
+    return {i, tostring(spent), epoch}
   end
 end
 for i = 1, n do
   redis.call('INCRBY', KEYS[i], amount)
   redis.call('EXPIRE', KEYS[i], tonumber(ARGV[1 + n + i]))
 end
-return {0, '0'}
+return {0, '0', epoch}
 """
-# KEYS: the keys to correct. ARGV: the delta (nano-dollars, signed), then each key's TTL. Never below zero (a store
-# that restarted empty must not turn a pending refund into credit).
+# KEYS: the period keys to settle, then the epoch key. ARGV: the real cost, the reservation to refund (nano-dollars),
+# the epoch the reservation was made in, then each key's TTL. The refund applies only in that same epoch.
 _SETTLE: Final = """
-for i = 1, #KEYS do
-  local value = redis.call('INCRBY', KEYS[i], ARGV[1])
+local n = #KEYS - 1
+local delta = tonumber(ARGV[1])
+if ARGV[3] ~= '' and redis.call('GET', KEYS[n + 1]) == ARGV[3] then
+  delta = delta - tonumber(ARGV[2])
+end
+for i = 1, n do
+  local value = redis.call('INCRBY', KEYS[i], delta)
   if value < 0 then redis.call('SET', KEYS[i], 0) end
-  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[1 + i]))
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3 + i]))
 end
 return 0
 """
@@ -63,16 +77,30 @@ _WRITE_CLASSES: Final = ("5m", "1h")
 
 
 class Reservation:
-    """A call's reserved worst case; `keys` is empty when nothing is held in Redis (in memory, or failed open)."""
+    """A call's reserved worst case; `keys` is empty when nothing is held in Redis (in memory, or failed open), and
+    `epoch` names the Redis incarnation that holds it."""
 
-    __slots__ = ("amount", "keys", "model", "provider", "settled")
+    __slots__ = ("amount", "epoch", "keys", "model", "provider", "settled")
 
-    def __init__(self, amount: Decimal, keys: tuple[str, ...], model: str, provider: str) -> None:
+    def __init__(self, amount: Decimal, keys: tuple[str, ...], model: str, provider: str, epoch: str = "") -> None:
         self.amount = amount
         self.keys = keys
         self.model = model
         self.provider = provider
+        self.epoch = epoch
         self.settled = False
+
+
+class _Settlement:
+    """One settlement for Redis: the real cost to add, the reservation to give back (if Redis still holds it)."""
+
+    __slots__ = ("cost", "epoch", "keys", "refund")
+
+    def __init__(self, keys: tuple[str, ...], cost: int, refund: int, epoch: str) -> None:
+        self.keys = keys
+        self.cost = cost
+        self.refund = refund
+        self.epoch = epoch
 
 
 def _period_ids(now: datetime) -> dict[str, str]:
@@ -118,7 +146,7 @@ class BudgetGuard:
         self._redis: Any = None
         self._script: Any = None
         self._settle_script: Any = None
-        self._pending: dict[str, int] = {}  # key -> nano-dollars settled while Redis was unreachable
+        self._pending: list[_Settlement] = []  # settlements Redis has not taken yet (it was unreachable)
 
     # -- estimates -------------------------------------------------------------------------------------------
 
@@ -188,35 +216,33 @@ class BudgetGuard:
 
     def settle(self, reservation: Reservation, model: str, usage: Usage | None) -> None:
         """Replaces the reservation by the real cost of `usage` (None: nothing was billed). Never raises for the
-        store: a settlement Redis does not take is kept and added by the next one that reaches it."""
+        store: a settlement Redis does not take is kept and sent again with the next one."""
         if reservation.settled:
             return
         reservation.settled = True
-        delta = self.cost(model, reservation.provider, usage) - reservation.amount
+        cost = self.cost(model, reservation.provider, usage)
         if self.redis_url is None:
+            delta = cost - reservation.amount
             if delta:
                 self._ledger.add(delta)
             return
-        keys = reservation.keys or self._current_keys()
-        nano = _nano(delta) if delta > 0 else -_nano(-delta)
+        settlement = _Settlement(reservation.keys or self._current_keys(), _nano(cost),
+                                 _nano(reservation.amount) if reservation.keys else 0, reservation.epoch)
         with self._lock:
-            for key in keys:
-                if nano:
-                    self._pending[key] = self._pending.get(key, 0) + nano
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return
+            pending, self._pending = [*self._pending, settlement], []
         try:
             with self._client().pipeline(transaction=False) as pipe:
-                for key, amount in pending.items():
-                    self._settle_script(keys=[key], args=[amount, _TTL[key.split(":")[-2]]], client=pipe)
+                for item in pending:
+                    if item.cost or item.refund:
+                        self._settle_script(keys=[*item.keys, self._epoch_key()],
+                                            args=[item.cost, item.refund, item.epoch,
+                                                  *(_TTL[key.split(":")[-2]] for key in item.keys)], client=pipe)
                 pipe.execute()
         except Exception as error:
             if not is_store_error(error):
                 raise
             with self._lock:
-                for key, amount in pending.items():
-                    self._pending[key] = self._pending.get(key, 0) + amount
+                self._pending[:0] = pending
             self._failed("settle")
 
     async def settle_async(self, reservation: Reservation, model: str, usage: Usage | None) -> None:
@@ -238,10 +264,7 @@ class BudgetGuard:
             if not is_store_error(error):
                 raise
             raise StoreUnavailableError("budget", error) from error
-        with self._lock:
-            pending = [self._pending.get(key, 0) for key in keys]
-        return {period: Decimal(int(value or 0) + extra) / _NANO
-                for period, value, extra in zip(PERIODS, values, pending, strict=True)}
+        return {period: Decimal(int(value or 0)) / _NANO for period, value in zip(PERIODS, values, strict=True)}
 
     def _failed(self, stage: str) -> None:
         if self._listener is not None:
@@ -268,14 +291,18 @@ class BudgetGuard:
         keys = [self._key(period, ids[period]) for period in periods]
         amount = _nano(estimate)
         args = [amount, *(_nano(self.budgets[p]) for p in periods), *(_TTL[p] for p in periods)]
-        refused, spent = self._script(keys=keys, args=args, client=client)
+        refused, spent, epoch = self._script(keys=[*keys, self._epoch_key()], args=args, client=client)
         if int(refused):
             period = periods[int(refused) - 1]
             raise BudgetExceededError(period, Decimal(int(spent)) / _NANO, self.budgets[period], estimate)
-        return Reservation(Decimal(amount) / _NANO, tuple(keys), model, provider)
+        epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        return Reservation(Decimal(amount) / _NANO, tuple(keys), model, provider, epoch)
 
     def _key(self, period: str, period_id: str) -> str:
         return f"anthropic_otel:budget:{self.namespace}:{period}:{period_id}"
+
+    def _epoch_key(self) -> str:
+        return f"anthropic_otel:budget:{self.namespace}:epoch"
 
     def _client(self) -> Any:
         if self._redis is None:
