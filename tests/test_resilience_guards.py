@@ -32,6 +32,7 @@ from anthropic_otel.resilience import (
 )
 from anthropic_otel.testing import FakeAnthropicServer
 from conftest import API_KEY, MODEL, ask
+from test_resilience import Probe
 from test_resilience_streams import StallProxy
 
 # -- configuration ---------------------------------------------------------------------------------------------
@@ -41,7 +42,7 @@ _NUMBERS = {
     Retry: {"max_attempts": ("int", 1), "deadline": ("real", ">0"), "initial_delay": ("real", 0),
             "max_delay": ("real", 0), "max_retry_after": ("real", 0)},
     Breaker: {"failure_threshold": ("int", 1), "recovery_timeout": ("real", ">0"), "half_open_probes": ("int", 1),
-              "success_threshold": ("int", 1)},
+              "success_threshold": ("int", 1), "state_ttl": ("real", ">0")},
     Limits: {"concurrency": ("int", 1), "requests_per_minute": ("int", 1), "input_tokens_per_minute": ("int", 1),
              "output_tokens_per_minute": ("int", 1), "max_wait": ("real", 0), "window_seconds": ("int", 1),
              "output_estimate": ("int", 1)},
@@ -221,6 +222,28 @@ def test_a_completed_stream_is_the_success_that_closes_a_half_open_breaker(clien
     for _event in stream:
         pass
     assert policy.circuit_state(MODEL) == "closed"
+
+
+def test_the_circuit_state_gauge_expires_without_calls(client: anthropic.Anthropic, fake: FakeAnthropicServer) -> None:
+    """The state is read at collection (open, then half-open once the recovery timeout passed) and a model with no
+    call for `state_ttl` seconds stops reporting it, instead of its last state forever."""
+    probe = Probe()
+    policy = probe.policy(breaker=Breaker(failure_threshold=1, recovery_timeout=0.3, state_ttl=1.0))
+    fake.script("server_error")
+    with pytest.raises(anthropic.InternalServerError):
+        wrap(client, policy).messages.create(**ask())
+    last_call = time.monotonic()
+    states = {a["gen_ai.request.model"]: v for a, v in probe.points("anthropic_otel.resilience.circuit.state")}
+    if time.monotonic() - last_call < 0.3:  # read before the recovery timeout (almost always)
+        assert states == {MODEL: 2}
+    while time.monotonic() - last_call < 0.5:
+        time.sleep(0.05)
+    states = {a["gen_ai.request.model"]: v for a, v in probe.points("anthropic_otel.resilience.circuit.state")}
+    if time.monotonic() - last_call < 1.0:
+        assert states == {MODEL: 1}  # half-open: the next call is a probe
+    while time.monotonic() - last_call <= 1.1:
+        time.sleep(0.05)
+    assert probe.points("anthropic_otel.resilience.circuit.state") == []
 
 
 # -- deadlines before the response headers ---------------------------------------------------------------------

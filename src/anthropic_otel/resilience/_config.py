@@ -81,18 +81,24 @@ class Retry:
 class Breaker:
     """A circuit breaker per model: `failure_threshold` consecutive failures (5xx, 529, connection errors and
     timeouts; not 429 or other 4xx) open it; after `recovery_timeout` seconds it lets `half_open_probes` calls
-    through at once, and closes after `success_threshold` of them succeed (one failure re-opens it)."""
+    through at once, and closes after `success_threshold` of them succeed (one failure re-opens it).
+
+    The `anthropic_otel.resilience.circuit.state` gauge reports a model's current state at each collection while
+    the model had a call in the last `state_ttl` seconds (or a state change); after that its series ends, so a
+    model no longer called does not report its last state forever."""
 
     failure_threshold: int = 5
     recovery_timeout: float = 30.0
     half_open_probes: int = 1
     success_threshold: int = 1
+    state_ttl: float = 900.0
 
     def __post_init__(self) -> None:
         _number(self, "failure_threshold", integer=True, minimum=1)
         _number(self, "recovery_timeout", positive=True)
         _number(self, "half_open_probes", integer=True, minimum=1)
         _number(self, "success_threshold", integer=True, minimum=1)
+        _number(self, "state_ttl", positive=True)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from ..instrumentation.call import error_type
@@ -38,8 +39,13 @@ class ResilienceMetrics:
         self.transitions = meter.create_counter(
             n.M_RESILIENCE_CIRCUIT_TRANSITIONS, unit="{transition}",
             description="Circuit breaker state changes, by the state entered.")
-        self.circuit_state = meter.create_gauge(
-            n.M_RESILIENCE_CIRCUIT_STATE, unit="1",
+        # Observed, not set: the state is read at collection (an open circuit past its recovery timeout reports
+        # half-open), and a model with no call for `state_ttl` seconds stops reporting instead of its last state.
+        self.state_ttl = 900.0
+        self.circuit_source: Callable[[], list[tuple[str, str, float]]] | None = None
+        self._circuits: dict[str, tuple[str, float]] = {}
+        self.circuit_state = meter.create_observable_gauge(
+            n.M_RESILIENCE_CIRCUIT_STATE, callbacks=[self._observe_circuits], unit="1",
             description="Circuit breaker state per model: 0 closed, 1 half-open, 2 open.")
         self.store_failures = meter.create_counter(
             n.M_RESILIENCE_STORE_FAILURES, unit="{failure}",
@@ -102,9 +108,19 @@ class ResilienceMetrics:
 
     def circuit(self, model: str, old: str, new: str) -> None:
         attrs = {n.GEN_AI_REQUEST_MODEL: model}
-        self.circuit_state.set(STATE_VALUE[new], attrs)
+        self._circuits[model] = (new, time.monotonic())
         if old != new:
             self.transitions.add(1, {**attrs, n.CIRCUIT_STATE: new})
+
+    def _observe_circuits(self, _options: CallbackOptions) -> Iterable[Observation]:
+        now = time.monotonic()
+        found = dict(self._circuits)
+        if self.circuit_source is not None:
+            for model, state, used in self.circuit_source():
+                changed = found.get(model, (state, used))[1]
+                found[model] = (state, max(used, changed))
+        return [Observation(STATE_VALUE[state], {n.GEN_AI_REQUEST_MODEL: model})
+                for model, (state, seen) in found.items() if now - seen <= self.state_ttl]
 
     def store_failure(self, component: str, stage: str) -> None:
         """Counts a Redis failure the outage policy absorbed or turned into `StoreUnavailableError`; the first of

@@ -51,6 +51,9 @@ class Shared:
         self.store_failure = store_failure = store_failure or StoreFailure()
         self.metrics = metrics = ResilienceMetrics(tracer_provider, meter_provider)
         self.breakers = Breakers(breaker, metrics.circuit) if breaker is not None else None
+        if breaker is not None and self.breakers is not None:
+            metrics.state_ttl = breaker.state_ttl
+            metrics.circuit_source = self.breakers.snapshot
         stores = Stores(redis_url, store_failure.limits == STORE_OPEN, metrics.store_failure)
         self.limiters = Limiters(configs, namespace, stores, metrics.waited) if configs else None
         self.budget = BudgetGuard(budget, namespace, redis_url, pricer, store_failure.budget,
