@@ -147,12 +147,18 @@ class Limits:
 
 @dataclass(frozen=True)
 class Budget:
-    """Spend limits in USD per UTC day and month, priced by the package's cost engine from each response.
+    """Spend limits in USD per UTC day and month (each > 0, or None), priced by the package's cost engine from each
+    response.
 
     A call is refused (`BudgetExceededError`, nothing sent) when the period's spend is at its budget, or when
-    spend plus the call's worst-case cost (estimated input tokens at the input price plus `max_tokens` at the
-    output price) would exceed it (`worst_case=False` refuses only at/over budget). The worst case is reserved
-    while the call runs and replaced by the real cost when it ends, so concurrent calls cannot overshoot.
+    spend plus the call's worst-case cost would exceed it (`worst_case=False` refuses only at/over budget). The
+    worst case prices the estimated input tokens at the dearest class the request can incur (a `cache_control`
+    block with `ttl: "1h"`: the 1-hour cache-write price, 2x input; any other block: the 5-minute one, 1.25x;
+    else the input price, at the model's real rates) plus `max_tokens` at the output price, for the dearer of the
+    model and the policy's fallback model. It is reserved while the call runs and replaced by the real cost when
+    it ends, so concurrent calls cannot overshoot. A model with no known price is refused under a budget
+    (`BudgetExceededError.unpriced` names it): its cost could not be counted, so the budget could not hold; give
+    the policy a `Pricer` with a price override for it.
     """
 
     day: float | None = None
