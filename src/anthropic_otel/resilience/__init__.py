@@ -19,15 +19,16 @@ from typing import Any, TypeVar
 if importlib.util.find_spec("tenacity") is None or importlib.util.find_spec("limits") is None:
     raise ImportError("anthropic_otel.resilience needs its extra: pip install 'anthropic-otel[resilience]'")
 
-from ._config import Breaker, Budget, Limits, Retry, StreamTimeouts
-from ._engine import Policy
+from ._config import Breaker, Budget, Limits, Retry, StoreFailure, StreamTimeouts
 from ._errors import (
     BudgetExceededError,
     CircuitOpenError,
     LimitTimeoutError,
     ResilienceError,
+    StoreUnavailableError,
     StreamTimeoutError,
 )
+from ._policy import Policy
 
 __all__ = [
     "Breaker",
@@ -39,6 +40,8 @@ __all__ = [
     "Policy",
     "ResilienceError",
     "Retry",
+    "StoreFailure",
+    "StoreUnavailableError",
     "StreamTimeoutError",
     "StreamTimeouts",
     "wrap",

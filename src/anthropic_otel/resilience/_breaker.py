@@ -42,6 +42,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probes = 0
         self._successes = 0
+        self.last_used = clock()  # for the state gauge's expiry
 
     @property
     def state(self) -> str:
@@ -53,6 +54,7 @@ class CircuitBreaker:
     def admit(self) -> bool:
         """Lets a call through (True when it is a half-open probe) or raises `CircuitOpenError`."""
         changed = None
+        self.last_used = self._clock()
         with self._lock:
             if self._state == CLOSED:
                 return False
@@ -111,6 +113,12 @@ class CircuitBreaker:
 
 class Breakers:
     """The policy's breakers by model, made on first use."""
+
+    def snapshot(self) -> list[tuple[str, str, float]]:
+        """(model, state, monotonic time of its last call) per breaker, for the state gauge."""
+        with self._lock:
+            breakers = list(self._by_model.values())
+        return [(b.model, b.state, b.last_used) for b in breakers]
 
     def __init__(self, config: Breaker, listener: Listener | None = None) -> None:
         self.config = config

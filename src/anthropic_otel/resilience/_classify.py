@@ -66,7 +66,7 @@ def is_failure(error: BaseException | None) -> bool | None:
             return getattr(error, "type", None) in _SERVER_TYPES
         return False
     if isinstance(error, StreamTimeoutError):
-        return error.kind == "idle"  # a stall is; a long answer reaching its total deadline is not
+        return True  # a stall, cut at the idle timeout or (without one, or before the headers) the total deadline
     if isinstance(error, ResilienceError):
         return None
     if isinstance(error, anthropic.APIConnectionError | httpx2.TransportError):

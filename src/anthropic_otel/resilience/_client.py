@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anthropic
 import wrapt
@@ -11,9 +11,7 @@ from anthropic._base_client import AsyncAPIClient
 
 from ..telemetry import names as n
 from ._engine import Engine
-
-if TYPE_CHECKING:
-    from ._engine import Policy
+from ._shared import Shared
 
 _PATH = ("messages",)
 _BETA_PATH = ("beta", "messages")
@@ -38,7 +36,8 @@ def _request_of(manager: Any) -> Any:
     return getattr(manager, attribute)
 
 
-def wrap_client(client: Any, policy: Policy) -> Any:
+def wrap_client(client: Any, policy: Shared) -> Any:
+    """`client` under `policy` (a `Policy`; typed by the state it shares, which is all this module uses)."""
     if isinstance(client, ResilientClient | AsyncResilientClient):
         client = client.__wrapped__
     if isinstance(client, AsyncAPIClient):
@@ -146,7 +145,7 @@ class ResilientClient(wrapt.ObjectProxy[Any]):
 
     _messages_class: Any = ResilientMessages
 
-    def __init__(self, wrapped: Any, policy: Policy) -> None:
+    def __init__(self, wrapped: Any, policy: Shared) -> None:
         super().__init__(wrapped)
         self._self_policy = policy
         self._self_engine = engine = Engine(policy, wrapped)
@@ -165,7 +164,7 @@ class ResilientClient(wrapt.ObjectProxy[Any]):
         return self._self_beta
 
     @property
-    def resilience_policy(self) -> Policy:
+    def resilience_policy(self) -> Shared:
         return self._self_policy
 
     def with_options(self, **kwargs: Any) -> Any:

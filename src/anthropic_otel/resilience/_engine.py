@@ -1,107 +1,61 @@
 """How one call runs: budget, then (per attempt) breaker, limits, send; retries around the attempts; the fallback
-model around the retries; one `resilient {operation} {model}` span around it all."""
+model around the retries; one `resilient {operation} {model}` span around it all.
+
+The logic is written once, as generators that yield each step that blocks (reserve, acquire, send, read the
+first event, sleep, settle) as a tuple `(name, *arguments)`; `_drive` runs those steps with blocking calls and
+`_drive_async` awaits them, the way tenacity drives one retry state machine from both worlds (its `iter()` is
+used here too, with the sleep left to the driver). A driver costs a tuple and a method lookup per step, a few
+steps per call and none per stream event.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
+import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any
 
 import tenacity
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import TracerProvider
 
-from ..cost.pricing import Pricer
 from ..cost.usage import Usage
+from ..telemetry import faults
 from ..telemetry import names as n
-from ._breaker import Breakers
-from ._budget import BudgetGuard, Reservation
+from ._budget import Reservation
 from ._classify import is_failure, is_overloaded, retry_after, retry_reason
-from ._config import Breaker, Budget, Limits, Retry, StreamTimeouts
-from ._errors import CircuitOpenError, LimitTimeoutError, ResilienceError
-from ._limiter import HeaderObserver, Lease, Limiters, Need, Stores
-from ._streams import AsyncGuardedStream, Guard, GuardedStream, read_timeout
-from ._telemetry import Telemetry
+from ._errors import CircuitOpenError, LimitTimeoutError, ResilienceError, StreamTimeoutError
+from ._limiter import HeaderObserver, Lease, Need
+from ._shared import Shared
+from ._streams import NOTHING, AsyncGuardedStream, Guard, GuardedStream, read_timeout
 
 _MISSING: Any = object()
+_REFUSALS = frozenset({"budget", "store_unavailable"})  # counted as rejections when the call ends
+
+Step = tuple[Any, ...]  # (name of a driver method, *its arguments)
+Steps = Generator[Step, Any, Any]
 
 
-class Policy:
-    """Everything the wrapper does, and the state it shares: breakers, limits and budget are shared by every
-    client the policy wraps (sync and async alike), so wrap both flavours with one policy.
+class GuardedCall:
+    """One wrapped call (named apart from the instrumentation's `Call`, which is one attempt's telemetry)."""
 
-    Each feature is off until configured. With `redis_url`, rate limits and the budget live in Redis, shared by
-    every process and host using the same `namespace`; concurrency limits and breakers stay in-process.
-    """
+    __slots__ = ("attempts", "attrs", "deadline", "light", "model", "need", "operation", "reservation", "span",
+                 "started", "stream", "used_model", "waited")
 
-    def __init__(self, *, retry: Retry | None = None, breaker: Breaker | None = None,
-                 limits: Limits | Sequence[Limits] | None = None, budget: Budget | None = None,
-                 fallback_model: str | None = None, stream_timeouts: StreamTimeouts | None = None,
-                 redis_url: str | None = None, namespace: str = "default",
-                 tracer_provider: TracerProvider | None = None, meter_provider: MeterProvider | None = None,
-                 pricer: Pricer | None = None) -> None:
-        self.retry = retry
-        self.fallback_model = fallback_model
-        self.stream_timeouts = stream_timeouts
-        self.redis_url = redis_url
-        self.namespace = namespace
-        self.telemetry = Telemetry(tracer_provider, meter_provider)
-        self.breakers = Breakers(breaker, self.telemetry.circuit) if breaker is not None else None
-        configs = [limits] if isinstance(limits, Limits) else list(limits or ())
-        self.limiters = Limiters(configs, namespace, Stores(redis_url), self.telemetry.waited) if configs else None
-        self.budget = BudgetGuard(budget, namespace, redis_url, pricer) if budget is not None and budget.budgets() \
-            else None
-        self.tracks_usage = self.budget is not None or any(
-            c.input_tokens_per_minute or c.output_tokens_per_minute for c in configs)
-
-    @property
-    def active(self) -> bool:
-        return any(x is not None for x in (self.retry, self.breakers, self.limiters, self.budget,
-                                           self.fallback_model, self.stream_timeouts))
-
-    def wrap(self, client: Any) -> Any:
-        """`client` (any sync or async Anthropic, Bedrock or Vertex client) under this policy; the client itself
-        when nothing is configured."""
-        if not self.active:
-            return client
-        from ._client import wrap_client
-
-        return wrap_client(client, self)
-
-    def circuit_state(self, model: str) -> str:
-        """`closed`, `open` or `half_open` (`closed` without a breaker)."""
-        return "closed" if self.breakers is None else self.breakers.get(model).state
-
-    def spent(self) -> dict[str, Any]:
-        """Dollars spent (and reserved by calls in flight) today and this month (UTC), by the budget's count."""
-        if self.budget is None:
-            raise RuntimeError("the policy has no budget")
-        return self.budget.spent()
-
-
-class Call:
-    """One wrapped call."""
-
-    __slots__ = ("attempts", "attrs", "deadline", "engine", "light", "model", "need", "operation",
-                 "reservation", "span", "started", "stream", "used_model", "waited")
-
-    def __init__(self, engine: Engine, operation: str, kwargs: Mapping[str, Any], stream: bool, light: bool) -> None:
-        policy = engine.policy
-        self.engine = engine
+    def __init__(self, shared: Shared, provider: str, operation: str, kwargs: Mapping[str, Any], stream: bool,
+                 light: bool) -> None:
         self.operation = operation
         self.model = str(kwargs.get("model", ""))
         self.used_model = self.model
         self.stream = stream
         self.light = light
-        self.attrs = policy.telemetry.attrs(operation, engine.provider, self.model)
-        self.span = policy.telemetry.start_span(operation, engine.provider, self.model)
+        self.attrs = shared.metrics.attrs(operation, provider, self.model)
+        self.span = shared.metrics.start_span(operation, provider, self.model)
         self.started = time.monotonic()
-        retry = policy.retry
+        retry = shared.retry
         self.deadline = self.started + retry.deadline if retry is not None and retry.deadline is not None else None
         self.attempts = 0
         self.waited = 0.0
@@ -119,7 +73,7 @@ def _usage_of(value: Any) -> Usage | None:
 class _DeadlineStop(tenacity.stop.stop_base):
     """Stop before a wait that would end past the call's deadline."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: GuardedCall) -> None:
         self.call = call
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
@@ -127,21 +81,166 @@ class _DeadlineStop(tenacity.stop.stop_base):
         return deadline is not None and time.monotonic() + retry_state.upcoming_sleep >= deadline
 
 
-class Engine:
-    """A policy bound to one client: the copy it sends through, and the run loops."""
+# -- drivers ---------------------------------------------------------------------------------------------------
 
-    def __init__(self, policy: Policy, client: Any) -> None:
-        self.policy = policy
+
+class _Blocking:
+    """Runs the steps with blocking calls (threads)."""
+
+    __slots__ = ("engine", "send_fn")
+
+    def __init__(self, engine: Engine, send_fn: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        self.engine = engine
+        self.send_fn = send_fn
+
+    def reserve(self, models: tuple[str, ...], kwargs: Mapping[str, Any]) -> Reservation:
+        budget = self.engine.shared.budget
+        assert budget is not None
+        return budget.reserve(models, self.engine.provider, kwargs)
+
+    def acquire(self, need: Need, deadline: float | None) -> Lease:
+        limiters = self.engine.shared.limiters
+        assert limiters is not None
+        return limiters.acquire(need, deadline)
+
+    def send(self, kwargs: dict[str, Any]) -> Any:
+        assert self.send_fn is not None
+        return self.send_fn(kwargs)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+    @staticmethod
+    def open(stream: Any, guard: Guard) -> Any:
+        guard.arm(stream, in_event_loop=False)
+        try:
+            return stream.__next__()
+        except StopIteration:
+            return NOTHING
+
+    @staticmethod
+    def close(stream: Any) -> None:
+        with contextlib.suppress(Exception):
+            stream.close()
+
+    @staticmethod
+    def guarded(stream: Any, guard: Guard) -> Any:
+        return GuardedStream(stream, guard)
+
+    @staticmethod
+    def settle_lease(lease: Lease, usage: Usage | None) -> None:
+        lease.settle(usage)
+
+    def settle_budget(self, reservation: Reservation, model: str, usage: Usage | None) -> None:
+        budget = self.engine.shared.budget
+        assert budget is not None
+        budget.settle(reservation, model, usage)
+
+
+class _Awaiting:
+    """Awaits the steps (asyncio)."""
+
+    __slots__ = ("engine", "send_fn")
+
+    def __init__(self, engine: Engine, send_fn: Callable[[dict[str, Any]], Awaitable[Any]] | None = None) -> None:
+        self.engine = engine
+        self.send_fn = send_fn
+
+    async def reserve(self, models: tuple[str, ...], kwargs: Mapping[str, Any]) -> Reservation:
+        budget = self.engine.shared.budget
+        assert budget is not None
+        return await budget.reserve_async(models, self.engine.provider, kwargs)
+
+    async def acquire(self, need: Need, deadline: float | None) -> Lease:
+        limiters = self.engine.shared.limiters
+        assert limiters is not None
+        return await limiters.acquire_async(need, deadline)
+
+    async def send(self, kwargs: dict[str, Any]) -> Any:
+        assert self.send_fn is not None
+        return await self.send_fn(kwargs)
+
+    @staticmethod
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    @staticmethod
+    async def open(stream: Any, guard: Guard) -> Any:
+        guard.arm(stream, in_event_loop=True)
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return NOTHING
+
+    @staticmethod
+    async def close(stream: Any) -> None:
+        with contextlib.suppress(Exception):
+            await stream.close()
+
+    @staticmethod
+    async def guarded(stream: Any, guard: Guard) -> Any:
+        return AsyncGuardedStream(stream, guard)
+
+    @staticmethod
+    async def settle_lease(lease: Lease, usage: Usage | None) -> None:
+        await lease.settle_async(usage)
+
+    async def settle_budget(self, reservation: Reservation, model: str, usage: Usage | None) -> None:
+        budget = self.engine.shared.budget
+        assert budget is not None
+        await budget.settle_async(reservation, model, usage)
+
+
+def _drive(steps: Steps, runner: _Blocking) -> Any:
+    """Runs `steps` to its return value, each step a blocking call."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        value = error = None
+        try:
+            value = getattr(runner, step[0])(*step[1:])
+        except BaseException as failed:  # handed to the generator, which decides
+            error = failed
+
+
+async def _drive_async(steps: Steps, runner: _Awaiting) -> Any:
+    """`_drive`, awaiting each step."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        value = error = None
+        try:
+            value = await getattr(runner, step[0])(*step[1:])
+        except BaseException as failed:
+            error = failed
+
+
+class Engine:
+    """A policy bound to one client: the copy it sends through, and the one implementation of a call."""
+
+    def __init__(self, shared: Shared, client: Any) -> None:
+        self.shared = shared
         self.client = client
         self.provider = str(getattr(client, "_gen_ai_provider_name", n.PROVIDER_ANTHROPIC))
-        self.tracks_usage = policy.tracks_usage
+        self.tracks_usage = shared.tracks_usage
         inner = client
-        gate = policy.limiters.gate if policy.limiters is not None else None
+        gate = shared.limiters.gate if shared.limiters is not None else None
         if gate is not None and hasattr(inner, "with_middleware"):
             inner = inner.with_middleware(HeaderObserver(gate))
-        if policy.retry is not None:
+        if shared.retry is not None:
             inner = inner.with_options(max_retries=0)  # one retry policy, not two
         self.inner = inner
+        self._blocking = _Blocking(self)
+        self._awaiting = _Awaiting(self)
 
     def resource(self, path: tuple[str, ...]) -> Any:
         found = self.inner
@@ -149,16 +248,192 @@ class Engine:
             found = getattr(found, name)
         return found
 
-    # -- shared pieces ---------------------------------------------------------------------------------------
+    # -- entry points (the drivers) --------------------------------------------------------------------------
 
-    def _should_retry(self, call: Call, error: BaseException) -> bool:
+    def run(self, operation: str, kwargs: Mapping[str, Any], send: Callable[[dict[str, Any]], Any], *,
+            stream: bool = False, light: bool = False) -> Any:
+        call = GuardedCall(self.shared, self.provider, operation, kwargs, stream, light)
+        token = otel_context.attach(trace.set_span_in_context(call.span))
+        try:
+            return _drive(self._call(call, kwargs), _Blocking(self, send))
+        finally:
+            otel_context.detach(token)
+
+    async def run_async(self, operation: str, kwargs: Mapping[str, Any],
+                        send: Callable[[dict[str, Any]], Awaitable[Any]], *, stream: bool = False,
+                        light: bool = False) -> Any:
+        call = GuardedCall(self.shared, self.provider, operation, kwargs, stream, light)
+        token = otel_context.attach(trace.set_span_in_context(call.span))
+        try:
+            return await _drive_async(self._call(call, kwargs), _Awaiting(self, send))
+        finally:
+            otel_context.detach(token)
+
+    def stream_ended(self, guard: Guard, error: BaseException | None, completed: bool) -> None:
+        """Called once when a guarded stream ends (exhausted, failed, closed or collected)."""
+        _drive(self._end_stream(guard, error, completed), self._blocking)
+
+    async def stream_ended_async(self, guard: Guard, error: BaseException | None, completed: bool) -> None:
+        await _drive_async(self._end_stream(guard, error, completed), self._awaiting)
+
+    # -- the call --------------------------------------------------------------------------------------------
+
+    def _call(self, call: GuardedCall, kwargs: Mapping[str, Any]) -> Steps:
+        try:
+            if self.shared.budget is not None and not call.light:
+                call.reservation = yield ("reserve", self._priced_models(kwargs), kwargs)
+            value = yield from self._with_fallback(call, kwargs)
+        except BaseException as error:
+            yield from self._finish(call, None, error)
+            raise
+        if not call.stream:
+            yield from self._finish(call, _usage_of(value), None)
+        return value
+
+    def _priced_models(self, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+        """The models the call may be billed for: its own, and the fallback model that may replace it."""
+        model = str(kwargs.get("model", ""))
+        fallback = self.shared.fallback_model
+        return (model,) if fallback is None or fallback == model else (model, fallback)
+
+    def _finish(self, call: GuardedCall, usage: Usage | None, error: BaseException | None) -> Steps:
+        """Ends a call that returned (or failed) without a stream still open: budget, then the span, once. Never
+        raises: a response the API returned is the caller's whatever happens to the bookkeeping."""
+        shared = self.shared
+        try:
+            if isinstance(error, ResilienceError) and error.reason in _REFUSALS:
+                shared.metrics.reject(call.attrs, error.reason)
+            if call.reservation is not None:
+                try:
+                    yield ("settle_budget", call.reservation, call.used_model, usage)
+                except Exception as fault:
+                    faults.report("resilience.budget.settle", fault)
+        finally:
+            shared.metrics.end_span(call.span, call.attempts, call.waited, error)
+
+    def _with_fallback(self, call: GuardedCall, kwargs: Mapping[str, Any]) -> Steps:
+        try:
+            return (yield from self._retrying(call, kwargs))
+        except BaseException as error:
+            fallback = self._fallback_for(call, kwargs, error)
+            if fallback is None:
+                raise
+            return (yield from self._attempt(call, {**kwargs, "model": fallback}))
+
+    def _retrying(self, call: GuardedCall, kwargs: Mapping[str, Any]) -> Steps:
+        """The attempts under tenacity's state machine (`Retrying.iter`), its sleeps left to the driver."""
+        if self.shared.retry is None:
+            return (yield from self._attempt(call, kwargs))
+        retrying = tenacity.Retrying(**self._tenacity_args(call))
+        retrying.begin()
+        state = tenacity.RetryCallState(retrying, fn=None, args=(), kwargs={})
+        while True:
+            action = retrying.iter(state)
+            if isinstance(action, tenacity.DoAttempt):
+                try:
+                    value = yield from self._attempt(call, kwargs)
+                except BaseException:  # as tenacity's own __call__: its `retry` predicate decides
+                    state.set_exception(sys.exc_info())  # type: ignore[arg-type]
+                else:
+                    state.set_result(value)
+            elif isinstance(action, tenacity.DoSleep):
+                state.prepare_for_next_attempt()
+                yield ("sleep", float(action))
+            else:
+                return action
+
+    def _attempt(self, call: GuardedCall, kwargs: Mapping[str, Any]) -> Steps:
+        model = str(kwargs.get("model", ""))
+        call.used_model = model
+        breaker, probe = self._admit(call, model)
+        lease = None
+        try:
+            if self.shared.limiters is not None and not call.light:
+                lease = yield ("acquire", self._need(call, kwargs), call.deadline)
+                call.waited += lease.waited
+        except BaseException as error:
+            if isinstance(error, LimitTimeoutError):
+                self.shared.metrics.reject(call.attrs, LimitTimeoutError.reason)
+            if breaker is not None:
+                breaker.record(probe, None)
+            raise
+        call.attempts += 1
+        guard = None
+        if call.stream:
+            guard = Guard(call, self.shared.stream_timeouts, self.tracks_usage, lease, model, time.monotonic(),
+                          self.stream_ended, self.stream_ended_async)
+        try:
+            value = yield ("send", self._attempt_kwargs(call, kwargs, guard))
+            if guard is not None:
+                value = yield from self._open_stream(guard, value)
+        except BaseException as error:
+            converted = guard.convert(error) if guard is not None else error
+            if breaker is not None:
+                breaker.record(probe, is_failure(converted))
+            if lease is not None:
+                lease.release()
+            if converted is error:
+                raise
+            raise converted from error
+        if guard is not None:  # the stream's end tells the breaker and settles the lease
+            guard.breaker, guard.probe = breaker, probe
+            return value
+        if breaker is not None:
+            breaker.record(probe, False)
+        if lease is not None:
+            try:
+                yield ("settle_lease", lease, _usage_of(value))
+            finally:
+                lease.release()
+        return value
+
+    def _open_stream(self, guard: Guard, stream: Any) -> Steps:
+        """Reads the first event before handing the stream out, so a stream failing at once can be retried."""
+        try:
+            first = yield ("open", stream, guard)
+            if first is not NOTHING:
+                guard.first = first
+                guard.observe(first)
+        except BaseException:
+            guard.disarm()
+            yield ("close", stream)
+            raise
+        return (yield ("guarded", stream, guard))
+
+    def _end_stream(self, guard: Guard, error: BaseException | None, completed: bool) -> Steps:
+        """A stream's end: the breaker hears a failure, or a success only when the stream was read to its end (a
+        stalled stream is a failure, one closed early says nothing); then the lease, the budget, the span."""
+        call: GuardedCall = guard.call
+        metrics = self.shared.metrics
+        try:
+            if guard.breaker is not None:
+                guard.breaker.record(guard.probe, is_failure(error) if error is not None else
+                                     (False if completed else None))
+            if isinstance(error, StreamTimeoutError):
+                metrics.stream_timeout(call.attrs, error.kind)
+            if guard.lease is not None:
+                try:
+                    yield ("settle_lease", guard.lease, guard.usage)
+                finally:
+                    guard.lease.release()
+            if call.reservation is not None:
+                try:
+                    yield ("settle_budget", call.reservation, guard.model, guard.usage)
+                except Exception as fault:
+                    faults.report("resilience.budget.settle", fault)
+        finally:
+            metrics.end_span(call.span, call.attempts, call.waited, error)
+
+    # -- decisions (no blocking) -----------------------------------------------------------------------------
+
+    def _should_retry(self, call: GuardedCall, error: BaseException) -> bool:
         if retry_reason(error) is None:
             return False
-        fallback = self.policy.fallback_model
+        fallback = self.shared.fallback_model
         return not (fallback is not None and not call.light and call.used_model != fallback and is_overloaded(error))
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
-        config = self.policy.retry
+        config = self.shared.retry
         assert config is not None and retry_state.outcome is not None
         asked = retry_after(retry_state.outcome.exception())
         if asked is not None and asked > 0:
@@ -166,17 +441,17 @@ class Engine:
         ceiling = min(config.max_delay, config.initial_delay * 2 ** (retry_state.attempt_number - 1))
         return random.uniform(0, ceiling)  # full jitter
 
-    def _before_sleep(self, call: Call, retry_state: tenacity.RetryCallState) -> None:
+    def _before_sleep(self, call: GuardedCall, retry_state: tenacity.RetryCallState) -> None:
         assert retry_state.outcome is not None
         error = retry_state.outcome.exception()
         assert error is not None
         status = getattr(error, "status_code", None)
-        self.policy.telemetry.retry(call.span, call.attrs, retry_reason(error) or "unknown",
-                                    retry_state.attempt_number, retry_state.upcoming_sleep,
-                                    status if isinstance(status, int) else None)
+        self.shared.metrics.retry(call.span, call.attrs, retry_reason(error) or "unknown",
+                                  retry_state.attempt_number, retry_state.upcoming_sleep,
+                                  status if isinstance(status, int) else None)
 
-    def _tenacity_args(self, call: Call) -> dict[str, Any]:
-        config = self.policy.retry
+    def _tenacity_args(self, call: GuardedCall) -> dict[str, Any]:
+        config = self.shared.retry
         assert config is not None
         return {"stop": tenacity.stop_after_attempt(config.max_attempts) | _DeadlineStop(call),
                 "wait": self._wait,
@@ -184,8 +459,8 @@ class Engine:
                 "before_sleep": lambda state: self._before_sleep(call, state),
                 "reraise": True}
 
-    def _fallback_for(self, call: Call, kwargs: Mapping[str, Any], error: BaseException) -> str | None:
-        fallback = self.policy.fallback_model
+    def _fallback_for(self, call: GuardedCall, kwargs: Mapping[str, Any], error: BaseException) -> str | None:
+        fallback = self.shared.fallback_model
         if fallback is None or call.light or fallback == kwargs.get("model"):
             return None
         if is_overloaded(error):
@@ -194,19 +469,19 @@ class Engine:
             reason = "circuit_open"
         else:
             return None
-        self.policy.telemetry.fallback(call.span, call.attrs, fallback, reason)
+        self.shared.metrics.fallback(call.span, call.attrs, fallback, reason)
         return fallback
 
-    def _attempt_kwargs(self, call: Call, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        timeouts = self.policy.stream_timeouts
-        if not call.stream or timeouts is None or timeouts.idle is None:
+    def _attempt_kwargs(self, call: GuardedCall, kwargs: Mapping[str, Any], guard: Guard | None) -> dict[str, Any]:
+        limit = guard.read_limit if guard is not None else None
+        if limit is None:
             return dict(kwargs)
         base = kwargs.get("timeout", _MISSING)
         if base is _MISSING or type(base).__name__ in ("NotGiven", "Omit"):
             base = getattr(self.inner, "timeout", None)
-        return {**kwargs, "timeout": read_timeout(base, timeouts.idle)}
+        return {**kwargs, "timeout": read_timeout(base, limit)}
 
-    def _need(self, call: Call, kwargs: Mapping[str, Any]) -> Need:
+    def _need(self, call: GuardedCall, kwargs: Mapping[str, Any]) -> Need:
         model = str(kwargs.get("model", ""))
         need = call.need
         if need is None:
@@ -215,236 +490,13 @@ class Engine:
             need.model = model
         return need
 
-    def _admit(self, call: Call, model: str) -> tuple[Any, bool]:
-        breakers = self.policy.breakers
+    def _admit(self, call: GuardedCall, model: str) -> tuple[Any, bool]:
+        breakers = self.shared.breakers
         if breakers is None or call.light:
             return None, False
         breaker = breakers.get(model)
         try:
             return breaker, breaker.admit()
         except CircuitOpenError:
-            self.policy.telemetry.reject(call.attrs, CircuitOpenError.reason)
+            self.shared.metrics.reject(call.attrs, CircuitOpenError.reason)
             raise
-
-    def _rejected(self, call: Call, error: BaseException) -> None:
-        if isinstance(error, LimitTimeoutError):
-            self.policy.telemetry.reject(call.attrs, LimitTimeoutError.reason)
-
-    def _open_stream(self, call: Call, stream: Any, lease: Lease | None, model: str, started: float) -> Any:
-        guard = Guard(call, lease, model, started)
-        guard.arm(stream)
-        try:
-            guard.first = stream.__next__()
-            guard.observe(guard.first)
-        except StopIteration:
-            pass
-        except BaseException as error:
-            guard.disarm()
-            converted = guard.convert(error)
-            with contextlib.suppress(Exception):
-                stream.close()
-            if converted is error:
-                raise
-            raise converted from error
-        return GuardedStream(stream, guard)
-
-    async def _open_stream_async(self, call: Call, stream: Any, lease: Lease | None, model: str,
-                                 started: float) -> Any:
-        guard = Guard(call, lease, model, started)
-        guard.arm_async(stream)
-        try:
-            guard.first = await stream.__anext__()
-            guard.observe(guard.first)
-        except StopAsyncIteration:
-            pass
-        except BaseException as error:
-            guard.disarm()
-            converted = guard.convert(error)
-            with contextlib.suppress(Exception):
-                await stream.close()
-            if converted is error:
-                raise
-            raise converted from error
-        return AsyncGuardedStream(stream, guard)
-
-    def _finished(self, call: Call, usage: Usage | None, error: BaseException | None) -> None:
-        """Ends a call that returned (or failed) without a stream still open: budget, then span."""
-        policy = self.policy
-        if isinstance(error, ResilienceError) and error.reason == "budget":
-            policy.telemetry.reject(call.attrs, error.reason)
-        if call.reservation is not None and policy.budget is not None:
-            policy.budget.settle(call.reservation, call.used_model, usage)
-        policy.telemetry.end_span(call.span, call.attempts, call.waited, error)
-
-    def _stream_outcome(self, guard: Guard, error: BaseException | None) -> None:
-        call = guard.call
-        policy = self.policy
-        if error is not None:
-            if is_failure(error) and policy.breakers is not None:
-                policy.breakers.get(guard.model).record(False, True)
-            if isinstance(error, ResilienceError) and error.reason == "stream_timeout":
-                policy.telemetry.stream_timeout(call.attrs, getattr(error, "kind", "total"))
-
-    def stream_ended(self, guard: Guard, error: BaseException | None) -> None:
-        """Called once when a guarded stream ends (exhausted, failed, closed or collected)."""
-        self._stream_outcome(guard, error)
-        if guard.lease is not None:
-            guard.lease.settle(guard.usage)
-            guard.lease.release()
-        call = guard.call
-        if call.reservation is not None and self.policy.budget is not None:
-            self.policy.budget.settle(call.reservation, guard.model, guard.usage)
-        self.policy.telemetry.end_span(call.span, call.attempts, call.waited, error)
-
-    async def stream_ended_async(self, guard: Guard, error: BaseException | None) -> None:
-        self._stream_outcome(guard, error)
-        if guard.lease is not None:
-            try:
-                await guard.lease.settle_async(guard.usage)
-            finally:
-                guard.lease.release()
-        call = guard.call
-        if call.reservation is not None and self.policy.budget is not None:
-            await self.policy.budget.settle_async(call.reservation, guard.model, guard.usage)
-        self.policy.telemetry.end_span(call.span, call.attempts, call.waited, error)
-
-    # -- sync ------------------------------------------------------------------------------------------------
-
-    def run(self, operation: str, kwargs: Mapping[str, Any], send: Callable[[dict[str, Any]], Any], *,
-            stream: bool = False, light: bool = False) -> Any:
-        call = Call(self, operation, kwargs, stream, light)
-        token = otel_context.attach(trace.set_span_in_context(call.span))
-        try:
-            try:
-                if self.policy.budget is not None and not light:
-                    call.reservation = self.policy.budget.reserve(call.model, self.provider, kwargs)
-                value = self._with_fallback(call, kwargs, send)
-            except BaseException as error:
-                self._finished(call, None, error)
-                raise
-        finally:
-            otel_context.detach(token)
-        if not stream:
-            self._finished(call, _usage_of(value), None)
-        return value
-
-    def _with_fallback(self, call: Call, kwargs: Mapping[str, Any], send: Callable[[dict[str, Any]], Any]) -> Any:
-        try:
-            if self.policy.retry is None:
-                return self._attempt(call, kwargs, send)
-            return tenacity.Retrying(**self._tenacity_args(call))(self._attempt, call, kwargs, send)
-        except BaseException as error:
-            fallback = self._fallback_for(call, kwargs, error)
-            if fallback is None:
-                raise
-            return self._attempt(call, {**kwargs, "model": fallback}, send)
-
-    def _attempt(self, call: Call, kwargs: Mapping[str, Any], send: Callable[[dict[str, Any]], Any]) -> Any:
-        model = str(kwargs.get("model", ""))
-        call.used_model = model
-        breaker, probe = self._admit(call, model)
-        lease = None
-        try:
-            if self.policy.limiters is not None and not call.light:
-                lease = self.policy.limiters.acquire(self._need(call, kwargs), call.deadline)
-                call.waited += lease.waited
-        except BaseException as error:
-            self._rejected(call, error)
-            if breaker is not None:
-                breaker.record(probe, None)
-            raise
-        call.attempts += 1
-        started = time.monotonic()
-        try:
-            value = send(self._attempt_kwargs(call, kwargs))
-            if call.stream:
-                value = self._open_stream(call, value, lease, model, started)
-        except BaseException as error:
-            if breaker is not None:
-                breaker.record(probe, is_failure(error))
-            if lease is not None:
-                lease.release()
-            raise
-        if breaker is not None:
-            breaker.record(probe, False)
-        if lease is not None and not call.stream:
-            try:
-                lease.settle(_usage_of(value))
-            finally:
-                lease.release()
-        return value
-
-    # -- async -----------------------------------------------------------------------------------------------
-
-    async def run_async(self, operation: str, kwargs: Mapping[str, Any],
-                        send: Callable[[dict[str, Any]], Awaitable[Any]], *, stream: bool = False,
-                        light: bool = False) -> Any:
-        call = Call(self, operation, kwargs, stream, light)
-        token = otel_context.attach(trace.set_span_in_context(call.span))
-        try:
-            try:
-                if self.policy.budget is not None and not light:
-                    call.reservation = await self.policy.budget.reserve_async(call.model, self.provider, kwargs)
-                value = await self._with_fallback_async(call, kwargs, send)
-            except BaseException as error:
-                await self._finished_async(call, None, error)
-                raise
-        finally:
-            otel_context.detach(token)
-        if not stream:
-            await self._finished_async(call, _usage_of(value), None)
-        return value
-
-    async def _finished_async(self, call: Call, usage: Usage | None, error: BaseException | None) -> None:
-        if call.reservation is not None and self.policy.budget is not None and self.policy.redis_url is not None:
-            await self.policy.budget.settle_async(call.reservation, call.used_model, usage)
-        self._finished(call, usage, error)
-
-    async def _with_fallback_async(self, call: Call, kwargs: Mapping[str, Any],
-                                   send: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
-        try:
-            if self.policy.retry is None:
-                return await self._attempt_async(call, kwargs, send)
-            retrying = tenacity.AsyncRetrying(sleep=asyncio.sleep, **self._tenacity_args(call))
-            return await retrying(self._attempt_async, call, kwargs, send)
-        except BaseException as error:
-            fallback = self._fallback_for(call, kwargs, error)
-            if fallback is None:
-                raise
-            return await self._attempt_async(call, {**kwargs, "model": fallback}, send)
-
-    async def _attempt_async(self, call: Call, kwargs: Mapping[str, Any],
-                             send: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
-        model = str(kwargs.get("model", ""))
-        call.used_model = model
-        breaker, probe = self._admit(call, model)
-        lease = None
-        try:
-            if self.policy.limiters is not None and not call.light:
-                lease = await self.policy.limiters.acquire_async(self._need(call, kwargs), call.deadline)
-                call.waited += lease.waited
-        except BaseException as error:
-            self._rejected(call, error)
-            if breaker is not None:
-                breaker.record(probe, None)
-            raise
-        call.attempts += 1
-        started = time.monotonic()
-        try:
-            value = await send(self._attempt_kwargs(call, kwargs))
-            if call.stream:
-                value = await self._open_stream_async(call, value, lease, model, started)
-        except BaseException as error:
-            if breaker is not None:
-                breaker.record(probe, is_failure(error))
-            if lease is not None:
-                lease.release()
-            raise
-        if breaker is not None:
-            breaker.record(probe, False)
-        if lease is not None and not call.stream:
-            try:
-                await lease.settle_async(_usage_of(value))
-            finally:
-                lease.release()
-        return value

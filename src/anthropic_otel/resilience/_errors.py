@@ -61,13 +61,32 @@ class BudgetExceededError(ResilienceError):
 
     reason = "budget"
 
-    def __init__(self, period: str, spent: Decimal, budget: Decimal, estimate: Decimal) -> None:
+    def __init__(self, period: str, spent: Decimal, budget: Decimal, estimate: Decimal,
+                 unpriced: str | None = None) -> None:
         self.period = period
         self.spent = spent
         self.budget = budget
         self.estimate = estimate
+        self.unpriced = unpriced
+        if unpriced is not None:
+            super().__init__(f"no price is known for model {unpriced!r}, so the {period} budget ${budget} cannot "
+                             "bound its cost; the call was not sent (give the policy a Pricer with a price "
+                             "override for it)")
+            return
         tail = f" + this call's worst case ${estimate:.6f}" if estimate else ""
         super().__init__(f"{period} budget ${budget} reached: spent ${spent:.6f}{tail}; the call was not sent")
+
+
+class StoreUnavailableError(ResilienceError):
+    """The shared store (Redis) could not be reached and the component's `StoreFailure` policy is "closed":
+    nothing was sent. `component` is "limits" or "budget"; the Redis error is the `__cause__`."""
+
+    reason = "store_unavailable"
+
+    def __init__(self, component: str, error: BaseException) -> None:
+        self.component = component
+        super().__init__(f"the {component} store (Redis) is unavailable ({type(error).__name__}: {error}) and "
+                         f"its policy is to fail closed; the call was not sent")
 
 
 class StreamTimeoutError(ResilienceError):

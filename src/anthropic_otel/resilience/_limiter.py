@@ -18,8 +18,9 @@ from anthropic import Middleware
 from ..cost.usage import Usage
 from ..instrumentation.context import current as current_attributes
 from ._config import Limits
-from ._errors import LimitTimeoutError
+from ._errors import LimitTimeoutError, StoreUnavailableError
 from ._slots import Slots
+from ._store import StoreListener, is_store_error
 
 _IMAGE_TOKENS: Final = 1_600  # Anthropic's upper estimate for one image (about 1.15 megapixels)
 _UNLIMITED: Final = 2**53  # a limit no charge can reach: records what a call used beyond its reservation
@@ -66,8 +67,10 @@ class Stores:
     """`limits` storages: one in-memory storage for sync and async callers alike, or Redis (a sync client, and an
     async one per event loop, since a `redis.asyncio` pool belongs to its loop)."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, fail_open: bool = True, listener: StoreListener | None = None) -> None:
         self.redis_url = redis_url
+        self.fail_open = fail_open
+        self._listener = listener
         self._lock = threading.Lock()
         self._sync: Any = None
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
@@ -75,6 +78,19 @@ class Stores:
     @property
     def shared_memory(self) -> bool:
         return self.redis_url is None
+
+    def failed(self, error: Exception, stage: str) -> None:
+        """Counts a store failure; re-raises `error` when it is not one (a bug is not ours to absorb)."""
+        if not is_store_error(error):
+            raise error
+        if self._listener is not None:
+            self._listener("limits", stage)
+
+    def refuse_or_skip(self, error: Exception) -> None:
+        """On a store failure while acquiring: returns to skip the rate limits (fail open) or raises."""
+        self.failed(error, "acquire")
+        if not self.fail_open:
+            raise StoreUnavailableError("limits", error) from error
 
     def sync(self) -> Any:
         if self._sync is None:
@@ -240,17 +256,25 @@ class Lease:
         return [(charge, extra) for charge in charges if (extra := charge.excess(usage)) > 0]
 
     def settle(self, usage: Usage | None) -> None:
+        """Charges what the call used beyond its reservation. Never raises for the store: an excess Redis does not
+        take is dropped (the window forgets it within `window_seconds` anyway) and counted."""
         for charge, extra in self._take_excess(usage):
-            _force(charge.limiter.stores.sync(), charge, extra)
+            try:
+                _force(charge.limiter.stores.sync(), charge, extra)
+            except Exception as error:
+                charge.limiter.stores.failed(error, "settle")
 
     async def settle_async(self, usage: Usage | None) -> None:
         for charge, extra in self._take_excess(usage):
-            if charge.limiter.stores.shared_memory:
-                _force(charge.limiter.stores.sync(), charge, extra)
-            else:
-                item = charge.resource.item
-                await charge.limiter.stores.for_loop().acquire_sliding_window_entry(
-                    item.key_for(*charge.identifiers), _UNLIMITED, item.get_expiry(), extra)
+            try:
+                if charge.limiter.stores.shared_memory:
+                    _force(charge.limiter.stores.sync(), charge, extra)
+                else:
+                    item = charge.resource.item
+                    await charge.limiter.stores.for_loop().acquire_sliding_window_entry(
+                        item.key_for(*charge.identifiers), _UNLIMITED, item.get_expiry(), extra)
+            except Exception as error:
+                charge.limiter.stores.failed(error, "settle")
 
 
 def _force(storage: Any, charge: Charge, extra: int) -> None:
@@ -391,6 +415,14 @@ class Limiters:
                 self._waited(lease, "concurrency", time.monotonic() - t0, need)
         if self.gate is not None:
             self._wait_headers(lease, need, start, deadline)
+        try:
+            self._acquire_rates(lease, need, start, deadline)
+        except Exception as error:
+            if isinstance(error, LimitTimeoutError) or not self.limiters:
+                raise
+            self.limiters[0].stores.refuse_or_skip(error)
+
+    def _acquire_rates(self, lease: Lease, need: Need, start: float, deadline: float | None) -> None:
         for limiter in self.limiters:
             until = self._budget(start, deadline, limiter.config.max_wait)
             for resource in limiter.rates:
@@ -450,6 +482,14 @@ class Limiters:
             if pause > 0:
                 await asyncio.sleep(pause)
                 self._waited(lease, "headers", pause, need)
+        try:
+            await self._acquire_rates_async(lease, need, start, deadline)
+        except Exception as error:
+            if isinstance(error, LimitTimeoutError) or not self.limiters:
+                raise
+            self.limiters[0].stores.refuse_or_skip(error)
+
+    async def _acquire_rates_async(self, lease: Lease, need: Need, start: float, deadline: float | None) -> None:
         for limiter in self.limiters:
             until = self._budget(start, deadline, limiter.config.max_wait)
             for resource in limiter.rates:

@@ -3,7 +3,12 @@
 The idle timeout is the HTTP read timeout of the stream's request (set per attempt), so it costs nothing per
 event. The total deadline is checked per event and, for a stream that stalls, enforced by shutting down its
 socket at the deadline (a shared watchdog thread for sync streams, the event loop for async ones): the blocked
-read fails at once and the stream is closed, so an instrumented stream still ends its span exactly once.
+read fails at once and the stream is closed, so an instrumented stream still ends its span exactly once. Before
+the response headers there is no socket to shut: the request's read timeout is capped at `total` as well (a
+single read that waits that long is past the deadline anyway), and its timeout becomes a `StreamTimeoutError`.
+
+This module knows nothing of the engine: what happens when a stream ends is the `on_end` callback its guard was
+given (one implementation in the engine, driven sync or async).
 """
 
 from __future__ import annotations
@@ -18,16 +23,22 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+import anthropic
 import httpx2
 import wrapt
 
 from ..cost.usage import Usage
+from ._config import StreamTimeouts
 from ._errors import StreamTimeoutError
 
 if TYPE_CHECKING:
-    from ._engine import Call
+    from collections.abc import Awaitable
 
 NOTHING: Final[Any] = object()
+
+# (guard, error or None, completed: the stream was read to its end)
+EndCallback = Callable[["Guard", BaseException | None, bool], None]
+AsyncEndCallback = Callable[["Guard", BaseException | None, bool], "Awaitable[None]"]
 
 
 class _Watchdog:
@@ -84,7 +95,8 @@ def _shutdown(stream: Any) -> None:
 
 
 def read_timeout(base: Any, idle: float) -> httpx2.Timeout:
-    """`base` (a request's or client's timeout) with its read timeout capped at `idle`."""
+    """`base` (a request's or client's timeout) with its read timeout capped at `idle` (the smaller of the idle
+    timeout and the total deadline)."""
     if isinstance(base, httpx2.Timeout):
         read = idle if base.read is None else min(base.read, idle)
         return httpx2.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
@@ -94,27 +106,44 @@ def read_timeout(base: Any, idle: float) -> httpx2.Timeout:
 
 
 class Guard:
-    """Per stream: the deadlines, the text and usage seen, and what to do once when it ends."""
+    """Per stream attempt: the deadlines, the text and usage seen, the breaker verdict still to give, and what to do
+    once when it ends. `call` is the engine's, opaque here."""
 
-    __slots__ = ("_lock", "call", "done", "expired", "first", "idle", "lease", "model", "started", "text",
-                 "timer", "total", "total_at", "usage")
+    __slots__ = ("_lock", "breaker", "call", "done", "expired", "first", "idle", "lease", "model", "on_end",
+                 "on_end_async", "probe", "read_kind", "started", "text", "timer", "total", "total_at", "usage")
 
-    def __init__(self, call: Call, lease: Any, model: str, started: float) -> None:
-        timeouts = call.engine.policy.stream_timeouts
+    def __init__(self, call: Any, timeouts: StreamTimeouts | None, tracks_usage: bool, lease: Any, model: str,
+                 started: float, on_end: EndCallback, on_end_async: AsyncEndCallback) -> None:
         self.call = call
         self.lease = lease
         self.model = model
         self.started = started
+        self.on_end = on_end
+        self.on_end_async = on_end_async
         self.idle = timeouts.idle if timeouts is not None else None
         self.total = timeouts.total if timeouts is not None else None
         self.total_at = started + self.total if self.total is not None else None
+        # which deadline a read timeout stands for: the request's read timeout is the smaller of the two
+        self.read_kind: str | None = None
+        if self.total is not None and (self.idle is None or self.total <= self.idle):
+            self.read_kind = "total"
+        elif self.idle is not None:
+            self.read_kind = "idle"
         self.text: list[str] | None = [] if timeouts is not None else None
-        self.usage: Usage | None = Usage() if call.engine.tracks_usage else None
+        self.usage: Usage | None = Usage() if tracks_usage else None
+        self.breaker: Any = None  # the attempt's breaker, told the outcome when the stream ends
+        self.probe = False
         self.expired: str | None = None
         self.timer: Any = None
         self.done = False
         self.first: Any = NOTHING
         self._lock = threading.Lock()
+
+    @property
+    def read_limit(self) -> float | None:
+        """The request's read timeout: the smaller of `idle` and `total`."""
+        limits = [t for t in (self.idle, self.total) if t is not None]
+        return min(limits) if limits else None
 
     # -- per event -------------------------------------------------------------------------------------------
 
@@ -136,7 +165,8 @@ class Guard:
 
     # -- deadlines -------------------------------------------------------------------------------------------
 
-    def arm(self, stream: Any) -> None:
+    def arm(self, stream: Any, in_event_loop: bool) -> None:
+        """Shuts the stream's socket at the total deadline: from the watchdog thread, or the running event loop."""
         if self.total_at is None:
             return
 
@@ -144,18 +174,11 @@ class Guard:
             self.expired = "total"
             _shutdown(stream)
 
-        self.timer = WATCHDOG.schedule(self.total_at, expire)
-
-    def arm_async(self, stream: Any) -> None:
-        if self.total_at is None:
-            return
-
-        def expire() -> None:
-            self.expired = "total"
-            _shutdown(stream)
-
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_at(loop.time() + max(0.0, self.total_at - time.monotonic()), expire)
+        if in_event_loop:
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_at(loop.time() + max(0.0, self.total_at - time.monotonic()), expire)
+        else:
+            self.timer = WATCHDOG.schedule(self.total_at, expire)
 
     def disarm(self) -> None:
         timer, self.timer = self.timer, None
@@ -171,14 +194,17 @@ class Guard:
         return StreamTimeoutError(kind, timeout, "".join(self.text or ()), time.monotonic() - self.started)
 
     def convert(self, error: BaseException) -> BaseException:
-        """The error to raise for `error`: a `StreamTimeoutError` when a deadline caused it."""
+        """The error to raise for `error`: a `StreamTimeoutError` when a deadline caused it (also before the
+        response headers, where the SDK reports the read timeout as `APITimeoutError`)."""
         if isinstance(error, StreamTimeoutError):
             return error
         if self.expired == "total" or (self.total_at is not None and isinstance(error, httpx2.TransportError)
                                        and self.overdue()):
             return self.timed_out("total")
-        if self.idle is not None and isinstance(error, httpx2.ReadTimeout):
-            return self.timed_out("idle")
+        if self.read_kind is not None and (
+                isinstance(error, httpx2.ReadTimeout)
+                or (isinstance(error, anthropic.APITimeoutError) and isinstance(error.__cause__, httpx2.ReadTimeout))):
+            return self.timed_out(self.read_kind)
         return error
 
     def claim(self) -> bool:
@@ -189,6 +215,12 @@ class Guard:
             self.done = True
         self.disarm()
         return True
+
+
+# The per-event methods below (`__iter__` / `__aiter__`, `__next__` / `__anext__`) stay twins on purpose: sharing
+# a helper between them would cost a function call per stream event, and the per-event budget is an attribute
+# read and a compare. Everything that is not per event (what happens at the end) is one implementation in the
+# engine, reached through `Guard.on_end` / `Guard.on_end_async`.
 
 
 class GuardedStream(wrapt.ObjectProxy[Any]):
@@ -216,7 +248,7 @@ class GuardedStream(wrapt.ObjectProxy[Any]):
             if converted is error:
                 raise
             raise converted from error
-        self._self_finish(None)
+        self._self_finish(None, True)
 
     def __next__(self) -> Any:
         guard = self._self_guard
@@ -230,7 +262,7 @@ class GuardedStream(wrapt.ObjectProxy[Any]):
             if guard.total_at is not None and guard.overdue():
                 raise guard.timed_out("total")
         except StopIteration:
-            self._self_finish(None)
+            self._self_finish(None, True)
             raise
         except BaseException as error:
             converted = self._self_fail(error)
@@ -247,10 +279,10 @@ class GuardedStream(wrapt.ObjectProxy[Any]):
         self._self_finish(converted)
         return converted
 
-    def _self_finish(self, error: BaseException | None) -> None:
+    def _self_finish(self, error: BaseException | None, completed: bool = False) -> None:
         guard = self._self_guard
         if guard.claim():
-            guard.call.engine.stream_ended(guard, error)
+            guard.on_end(guard, error, completed)
 
     def __enter__(self) -> GuardedStream:
         return self
@@ -297,7 +329,7 @@ class AsyncGuardedStream(wrapt.ObjectProxy[Any]):
             if converted is error:
                 raise
             raise converted from error
-        await self._self_finish(None)
+        await self._self_finish(None, True)
 
     async def __anext__(self) -> Any:
         guard = self._self_guard
@@ -311,7 +343,7 @@ class AsyncGuardedStream(wrapt.ObjectProxy[Any]):
             if guard.total_at is not None and guard.overdue():
                 raise guard.timed_out("total")
         except StopAsyncIteration:
-            await self._self_finish(None)
+            await self._self_finish(None, True)
             raise
         except BaseException as error:
             converted = await self._self_fail(error)
@@ -328,10 +360,10 @@ class AsyncGuardedStream(wrapt.ObjectProxy[Any]):
         await self._self_finish(converted)
         return converted
 
-    async def _self_finish(self, error: BaseException | None) -> None:
+    async def _self_finish(self, error: BaseException | None, completed: bool = False) -> None:
         guard = self._self_guard
         if guard.claim():
-            await guard.call.engine.stream_ended_async(guard, error)
+            await guard.on_end_async(guard, error, completed)
 
     async def __aenter__(self) -> AsyncGuardedStream:
         return self
@@ -352,4 +384,4 @@ class AsyncGuardedStream(wrapt.ObjectProxy[Any]):
         with contextlib.suppress(Exception):
             guard = self._self_guard
             if guard.claim():
-                guard.call.engine.stream_ended(guard, None)
+                guard.on_end(guard, None, False)  # no event loop to await in: the blocking driver

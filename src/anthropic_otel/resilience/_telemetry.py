@@ -1,100 +1,10 @@
-"""The wrapper's spans and metrics, from the global providers unless the policy was given its own."""
+"""Deprecated module path: the wrapper's telemetry is `_metrics.ResilienceMetrics` (renamed so it does not collide
+with the instrumentation's names). Kept for code that imported the old name."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
-from typing import Any
+from ._metrics import ResilienceMetrics
 
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+Telemetry = ResilienceMetrics
 
-from ..instrumentation.call import error_type
-from ..telemetry import names as n
-from ..version import __version__
-from ._breaker import STATE_VALUE
-
-
-class Telemetry:
-    def __init__(self, tracer_provider: TracerProvider | None = None,
-                 meter_provider: MeterProvider | None = None) -> None:
-        self.tracer = trace.get_tracer(n.SCOPE, __version__, tracer_provider)
-        meter = metrics.get_meter(n.SCOPE, __version__, meter_provider)
-        self._attrs: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self.retries = meter.create_counter(
-            n.M_RESILIENCE_RETRIES, unit="{retry}", description="Retries made by the resilience wrapper, by reason.")
-        self.rejected = meter.create_counter(
-            n.M_RESILIENCE_REJECTED, unit="{request}",
-            description="Calls the resilience wrapper refused without sending them, by reason.")
-        self.fallbacks = meter.create_counter(
-            n.M_RESILIENCE_FALLBACKS, unit="{request}", description="Calls moved to the fallback model.")
-        self.stream_timeouts = meter.create_counter(
-            n.M_RESILIENCE_STREAM_TIMEOUTS, unit="{stream}", description="Streams cut at their idle or total timeout.")
-        self.transitions = meter.create_counter(
-            n.M_RESILIENCE_CIRCUIT_TRANSITIONS, unit="{transition}",
-            description="Circuit breaker state changes, by the state entered.")
-        self.circuit_state = meter.create_gauge(
-            n.M_RESILIENCE_CIRCUIT_STATE, unit="1",
-            description="Circuit breaker state per model: 0 closed, 1 half-open, 2 open.")
-        self.limiter_wait = meter.create_histogram(
-            n.M_RESILIENCE_LIMITER_WAIT, unit="s", description="Time calls waited for a limit (calls that waited).",
-            explicit_bucket_boundaries_advisory=list(n.DURATION_BUCKETS))
-
-    def attrs(self, operation: str, provider: str, model: str) -> dict[str, Any]:
-        key = (operation, provider, model)
-        found = self._attrs.get(key)
-        if found is None:
-            found = {n.GEN_AI_OPERATION_NAME: operation, n.GEN_AI_PROVIDER_NAME: provider,
-                     n.GEN_AI_REQUEST_MODEL: model}
-            with self._lock:
-                if len(self._attrs) > 1024:
-                    self._attrs.clear()
-                self._attrs[key] = found
-        return found
-
-    def start_span(self, operation: str, provider: str, model: str) -> trace.Span:
-        return self.tracer.start_span(f"{n.RESILIENT_SPAN_PREFIX} {operation} {model}", kind=SpanKind.INTERNAL,
-                                      attributes=self.attrs(operation, provider, model))
-
-    @staticmethod
-    def end_span(span: trace.Span, attempts: int, waited: float, error: BaseException | None) -> None:
-        if span.is_recording():
-            span.set_attribute(n.RESILIENCE_ATTEMPTS, attempts)
-            if waited > 0.001:
-                span.set_attribute(n.LIMITER_WAIT, waited)
-            if error is not None:
-                span.set_attribute(n.ERROR_TYPE, error_type(error))
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        span.end()
-
-    def retry(self, span: trace.Span, base: dict[str, Any], reason: str, attempt: int, delay: float,
-              status: int | None) -> None:
-        self.retries.add(1, {**base, n.RETRY_REASON: reason})
-        if span.is_recording():
-            event: dict[str, Any] = {n.RETRY_REASON: reason, n.RETRY_ATTEMPT: attempt, n.RETRY_DELAY: delay}
-            if status is not None:
-                event[n.ATTEMPT_STATUS] = status
-            span.add_event(n.RESILIENCE_RETRY_EVENT, event)
-
-    def reject(self, base: dict[str, Any], reason: str) -> None:
-        self.rejected.add(1, {**base, n.REJECTION_REASON: reason})
-
-    def fallback(self, span: trace.Span, base: dict[str, Any], model: str, reason: str) -> None:
-        self.fallbacks.add(1, {**base, n.FALLBACK_MODEL: model, n.FALLBACK_REASON: reason})
-        if span.is_recording():
-            span.set_attribute(n.FALLBACK_MODEL, model)
-            span.set_attribute(n.FALLBACK_REASON, reason)
-
-    def stream_timeout(self, base: dict[str, Any], kind: str) -> None:
-        self.stream_timeouts.add(1, {**base, n.STREAM_TIMEOUT: kind})
-
-    def waited(self, base: Mapping[str, Any], resource: str, seconds: float) -> None:
-        self.limiter_wait.record(seconds, {**base, n.LIMITER_RESOURCE: resource})
-
-    def circuit(self, model: str, old: str, new: str) -> None:
-        attrs = {n.GEN_AI_REQUEST_MODEL: model}
-        self.circuit_state.set(STATE_VALUE[new], attrs)
-        if old != new:
-            self.transitions.add(1, {**attrs, n.CIRCUIT_STATE: new})
+__all__ = ["ResilienceMetrics", "Telemetry"]

@@ -157,3 +157,6 @@ M_RESILIENCE_LIMITER_WAIT: Final = "anthropic_otel.resilience.limiter.wait"  # h
 M_RESILIENCE_REJECTED: Final = "anthropic_otel.resilience.rejected"
 M_RESILIENCE_FALLBACKS: Final = "anthropic_otel.resilience.fallbacks"
 M_RESILIENCE_STREAM_TIMEOUTS: Final = "anthropic_otel.resilience.stream.timeouts"
+M_RESILIENCE_STORE_FAILURES: Final = "anthropic_otel.resilience.store.failures"  # Redis failures the policy handled
+STORE_COMPONENT: Final = "anthropic_otel.store.component"  # limits, budget
+STORE_STAGE: Final = "anthropic_otel.store.stage"  # acquire, reserve, settle
