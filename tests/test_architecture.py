@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from _tools import ROOT
 
 SRC = ROOT / "src"
@@ -30,8 +28,6 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "reconcile": frozenset({"telemetry", "cost"}),
     VERSION: frozenset(),
 }
-# The one known cycle (issue 11): fixed in parallel on another branch; flip the xfail below when it lands.
-KNOWN_CYCLE_PACKAGE = f"{PACKAGE}.resilience"
 
 
 @dataclass(frozen=True)
@@ -184,16 +180,8 @@ def test_imports_follow_the_allowed_directions() -> None:
     assert not violations, "imports against the layering:\n" + "\n".join(violations)
 
 
-def test_no_import_cycle_outside_the_known_one() -> None:
-    cycles = [cycle for cycle in _cycles(EDGES)
-              if not all(module.startswith(KNOWN_CYCLE_PACKAGE + ".") for module in cycle)]
-    assert not cycles, _describe(cycles, EDGES)
-
-
-@pytest.mark.xfail(strict=True, reason="issue 11: resilience/_client.py <-> _engine.py (and _streams.py -> "
-                   "_engine.py under TYPE_CHECKING) form a cycle, removed on another branch; drop this mark then")
-def test_no_import_cycle_in_resilience() -> None:
-    cycles = [cycle for cycle in _cycles(EDGES) if any(m.startswith(KNOWN_CYCLE_PACKAGE + ".") for m in cycle)]
+def test_no_import_cycle_anywhere() -> None:
+    cycles = _cycles(EDGES)
     assert not cycles, _describe(cycles, EDGES)
 
 
