@@ -116,3 +116,27 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
     linked = {(ROOT / target.partition("#")[0]).resolve() for _, target in links(ROOT / "README.md")}
     orphans = [page.name for page in PAGES[1:] if page.resolve() not in linked]
     assert not orphans, f"docs/ pages the README does not link: {orphans}"
+
+
+# Dashboards, manifests, rules and code link into this repository's pages by URL (a panel's "docs" link, a
+# runbook_url); moving a README section breaks them as surely as a relative link.
+REPOSITORY_URL = re.compile(r"https://github\.com/anthropic-otel/anthropic-otel(?:/blob/main/([\w./-]+))?#([\w-]+)")
+LINKING_FILES = ["dashboards", "deploy", "alerts", "src", "pyproject.toml"]
+
+
+def repository_urls() -> Iterator[tuple[str, str, str]]:
+    """(where, path, anchor) of every URL with an anchor into this repository, in the files above."""
+    for name in LINKING_FILES:
+        top = ROOT / name
+        for file in [top] if top.is_file() else sorted(top.rglob("*")):
+            if file.is_file() and file.suffix in (".json", ".yml", ".yaml", ".py", ".toml", ".md"):
+                for match in REPOSITORY_URL.finditer(file.read_text(errors="replace")):
+                    yield str(file.relative_to(ROOT)), match.group(1) or "README.md", match.group(2)
+
+
+def test_urls_into_the_repository_name_existing_headings() -> None:
+    found = list(repository_urls())
+    assert any(anchor == "resilience-wrapper-optional" for _, _, anchor in found), "the dashboards' links are read"
+    problems = sorted({f"{where}: {path}#{anchor}" for where, path, anchor in found
+                       if anchor != "readme" and (not (ROOT / path).is_file() or anchor not in anchors(ROOT / path))})
+    assert not problems, "URLs into pages that have no such heading:\n" + "\n".join(problems)
