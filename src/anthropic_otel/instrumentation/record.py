@@ -24,6 +24,7 @@ from ..telemetry import names as n
 from .content import ContentMode, request_content, response_content
 from .metrics import CommonKey, Metrics
 from .outcome import Outcome
+from .runs import CURRENT_RUN
 
 _request_log = logging.getLogger(n.REQUEST_LOGGER)
 
@@ -33,6 +34,7 @@ _SPAN_END = _faults.Guard("span end")
 _METRICS = _faults.Guard("metrics")
 _LEDGER = _faults.Guard("spend ledger")
 _LOG = _faults.Guard("request log")
+_RUN = _faults.Guard("agent run")
 
 _INT64 = 2**63
 
@@ -59,7 +61,7 @@ class Recorded(Outcome):
     """A call's request facts and timings, and how an ended call is recorded (`Call` adds the lifecycle)."""
 
     __slots__ = ("attempts", "context", "first_chunk", "key", "kwargs", "model", "operation", "prompt",
-                 "provider", "sinks", "span", "start", "stream")
+                 "provider", "run", "sinks", "span", "start", "stream")
 
     def __init__(self, sinks: Sinks, span: trace.Span, key: CommonKey, model: str, provider: str, stream: bool,
                  operation: str, kwargs: Mapping[str, Any], context: Mapping[str, Any] | None,
@@ -78,6 +80,7 @@ class Recorded(Outcome):
         self.start = perf_counter()
         self.first_chunk: float | None = None
         self.attempts = 0
+        self.run = CURRENT_RUN.get()  # the agent run this call belongs to (see runs.py)
 
     def _record(self, error: BaseException | None, closed_early: bool) -> None:
         """Every sink gets the call once; never raises."""
@@ -126,6 +129,11 @@ class Recorded(Outcome):
         if _request_log.isEnabledFor(logging.INFO):
             with _LOG:
                 self._log(duration, ttfc, err_type, stop_reason, cost)
+        if self.run is not None and chat:
+            try:
+                self.run.add_call(usage, cost, priced, stop_reason, err_type)
+            except Exception as fault:
+                _RUN.fault(fault)
 
     def _span_attributes(self, span: trace.Span, error: BaseException | None, err_type: str | None,
                          closed_early: bool, chat: bool, usage: Usage | None, cost: Cost | None,

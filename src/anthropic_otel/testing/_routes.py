@@ -86,7 +86,7 @@ def messages(ex: Exchange) -> None:
         ex.send_error(error.status, error.type, error.message, headers)
         return
 
-    plan = make_plan(state, body, scenario, knobs.output_tokens)
+    plan = make_plan(state, body, scenario, knobs.output_tokens, tool_index=knobs.tool_index)
     if scenario is Scenario.STREAM_CUT and not ex.stream:
         ex.hang_up()  # no response at all
         return
@@ -132,7 +132,8 @@ def invalid_params(body: Json) -> str | None:
     return None
 
 
-def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service_tier: str = "standard") -> Plan:
+def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service_tier: str = "standard",
+              tool_index: int = 0) -> Plan:
     """Decide the output and usage; touches the prompt cache, so call once per generated message."""
     total = count_input_tokens(body)
     cache = state.use_cache(cache_breakpoint(body))
@@ -144,7 +145,7 @@ def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service
     if scenario is Scenario.TOOL_USE and limit > TOOL_TOKENS:
         output = min(max(wanted, TOOL_TOKENS + 1), limit)
         text_tokens = output - TOOL_TOKENS
-        tool = {"type": "tool_use", "id": state.next_tool_id(), "name": _tool_name(body)}
+        tool = {"type": "tool_use", "id": state.next_tool_id(), "name": _tool_name(body, tool_index)}
         tool["input"] = dict(TOOL_INPUT)
         stop_reason = "tool_use"
     else:
@@ -171,9 +172,9 @@ def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service
     )
 
 
-def _tool_name(body: Json) -> str:
+def _tool_name(body: Json, index: int = 0) -> str:
     tools = body.get("tools")
-    first = tools[0] if isinstance(tools, list) and tools else None
+    first = tools[index % len(tools)] if isinstance(tools, list) and tools else None
     name = first.get("name") if isinstance(first, dict) else None
     return name if isinstance(name, str) else "get_weather"
 
