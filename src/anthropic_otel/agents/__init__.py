@@ -8,14 +8,19 @@ undoes it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import wrapt
 from opentelemetry.metrics import Meter
 
 from ..instrumentation.start import Instrumentation
+from ..telemetry.faults import Guard
 from .metrics import AgentMetrics
 from .tool_runner import ToolRunnerPatches
 
 __all__ = ["install"]
+
+_AGENT_SDK = Guard("claude_agent_sdk patches")
 
 
 def install(tel: Instrumentation, meter: Meter) -> Callable[[], None]:
@@ -24,9 +29,31 @@ def install(tel: Instrumentation, meter: Meter) -> Callable[[], None]:
     runner = ToolRunnerPatches(tel, metrics)
     runner.apply()
     removers: list[Callable[[], None]] = [runner.remove]
+    agent_sdk = _agent_sdk(tel, metrics)
+    if agent_sdk is not None:
+        removers.append(agent_sdk.remove)
 
     def remove() -> None:
         for undo in reversed(removers):
             undo()
 
     return remove
+
+
+def _agent_sdk(tel: Instrumentation, metrics: AgentMetrics) -> Any:
+    """The Claude Agent SDK patches, applied when `claude_agent_sdk` is imported (now, if it is already).
+
+    A post-import hook, so `instrument()` does not import the SDK (and its MCP stack) for applications that
+    have it installed but do not use it; after `uninstrument()` a pending hook does nothing.
+    """
+    from .agent_sdk import AgentSdkPatches
+
+    patches = AgentSdkPatches(tel, metrics)
+
+    def apply(module: Any) -> None:
+        if patches.patches.on:
+            with _AGENT_SDK:
+                patches.apply()
+
+    wrapt.register_post_import_hook(apply, "claude_agent_sdk")
+    return patches
