@@ -12,7 +12,9 @@ docs/telemetry.md, taken from `anthropic_otel.telemetry.series`.
 
 from __future__ import annotations
 
+from .agents import agent_alerts
 from .config import (
+    Agents,
     BudgetGuard,
     BudgetThresholds,
     Burst,
@@ -29,7 +31,10 @@ from .config import (
     Resilience,
     Retries,
     RulesConfig,
+    RunawayCost,
+    RunawayIterations,
     StreamTimeoutThresholds,
+    ToolErrors,
     Truncation,
     Unpriced,
 )
@@ -54,10 +59,12 @@ from .rule import Group, record_names
 
 __all__ = [
     "ALERTS_FILE", "ALERT_GROUPS", "CONFIG_FILE", "RECORDING_GROUPS", "RULES_FILE",
-    "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CircuitFlapping", "CircuitOpen", "Errors", "Fallback",
-    "Group", "Headroom", "Latency", "LatencySpike", "LimiterWait", "Rejections", "Resilience", "Retries",
-    "RulesConfig", "StreamTimeoutThresholds", "Truncation", "Unpriced",
-    "alert_names", "cache_rules", "config_from_mapping", "config_to_mapping", "cost_alerts", "dump_config",
+    "Agents", "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CircuitFlapping", "CircuitOpen", "Errors",
+    "Fallback", "Group", "Headroom", "Latency", "LatencySpike", "LimiterWait", "Rejections", "Resilience", "Retries",
+    "RulesConfig", "RunawayCost", "RunawayIterations", "StreamTimeoutThresholds", "ToolErrors", "Truncation",
+    "Unpriced",
+    "agent_alerts", "alert_names", "cache_rules", "config_from_mapping", "config_to_mapping", "cost_alerts",
+    "dump_config",
     "error_alerts", "latency_alerts", "latency_rules", "load_config", "output_alerts", "record_names",
     "recording_names", "render", "requests_rules", "resilience_alerts", "resilience_rules", "seconds",
     "spend_month_rules", "spend_rules", "stale", "write",
