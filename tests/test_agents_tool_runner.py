@@ -252,3 +252,16 @@ def test_uninstrument_gives_the_runner_back(otel: Otel, fake: FakeAnthropicServe
     assert "invoke_agent" not in names and "execute_tool get_weather" not in names
     assert otel.points("anthropic_otel.agent.runs") == []
     anthropic_otel.instrument()  # the fixture uninstruments again
+
+
+def test_run_error_type_is_named_as_on_the_chat_span(otel: Otel) -> None:
+    with anthropic.Anthropic(base_url="http://127.0.0.1:9", api_key=API_KEY, max_retries=0,
+                             open_telemetry={"tracer_provider": otel.tracer_provider}) as client:
+        runner = client.beta.messages.tool_runner(tools=[get_weather], **_params())
+        with pytest.raises(anthropic.APIConnectionError):
+            runner.until_done()
+    [run] = _by_operation(otel, "invoke_agent")
+    [chat] = _by_operation(otel, "chat")
+    assert run.status.status_code is StatusCode.ERROR
+    assert run.attributes["error.type"] == chat.attributes["error.type"] == "APIConnectionError"  # type: ignore[index]
+    assert run.attributes["anthropic_otel.run.outcome"] == "error"  # type: ignore[index]

@@ -48,6 +48,7 @@ class Run:
         self.stop_reason: str | None = None
         self.tool_calls = 0
         self.tool_errors = 0
+        self.error_type: str | None = None  # what the run raised, when it did
         self.ended = False
 
     def add_call(self, usage: Usage | None, cost: Cost | None, priced: bool, stop_reason: str | None,

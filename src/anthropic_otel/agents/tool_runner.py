@@ -73,9 +73,16 @@ class _RunSpan(wrapt.ObjectProxy[Any]):
             self._self_status = code
         self.__wrapped__.set_status(status, description)
 
+    def set_attribute(self, key: str, value: Any) -> None:
+        raised = self._self_run.error_type
+        if key == n.ERROR_TYPE and raised is not None:
+            value = raised  # what the run raised, named as on the chat spans (the SDK says `client_error`)
+        self.__wrapped__.set_attribute(key, value)
+
     def end(self, end_time: int | None = None) -> None:
         with _END:
-            self._self_run.finish(self._outcome())
+            outcome = self._outcome()
+            self._self_run.finish(outcome, self._self_run.error_type if outcome == n.OUTCOME_ERROR else None)
         self.__wrapped__.end(end_time)
 
     def _outcome(self) -> str:
@@ -267,6 +274,9 @@ def _steps_in_run(steps: Iterator[Any], run: Run) -> Iterator[Any]:
                 item = next(steps)
             except StopIteration:
                 return
+            except Exception as error:
+                run.error_type = error_type(error)
+                raise
             finally:
                 CURRENT_RUN.reset(token)
             yield item
@@ -284,6 +294,9 @@ async def _async_steps_in_run(steps: AsyncIterator[Any], run: Run) -> AsyncItera
                 item = await steps.__anext__()
             except StopAsyncIteration:
                 return
+            except Exception as error:
+                run.error_type = error_type(error)
+                raise
             finally:
                 CURRENT_RUN.reset(token)
             yield item
