@@ -251,7 +251,6 @@ def test_uninstrument_gives_the_runner_back(otel: Otel, fake: FakeAnthropicServe
     assert "anthropic.messages.tool_runner" in names and "anthropic.custom_tool_use get_weather" in names
     assert "invoke_agent" not in names and "execute_tool get_weather" not in names
     assert otel.points("anthropic_otel.agent.runs") == []
-    anthropic_otel.instrument()  # the fixture uninstruments again
 
 
 def test_run_error_type_is_named_as_on_the_chat_span(otel: Otel) -> None:
