@@ -43,6 +43,11 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from anthropic_otel.telemetry.series import (
     ACTIVE,
+    AGENT_RUN_COST,
+    AGENT_RUN_ITERATIONS,
+    AGENT_RUNS,
+    AGENT_TOOL_CALLS,
+    AGENT_TOOL_DURATION,
     BILLED_USD,
     BUDGET,
     CACHE_MISS_REASON,
@@ -508,8 +513,38 @@ def resilience_row(c: Ctx) -> Row:
     )])
 
 
+def agents_row(c: Ctx) -> Row:
+    sel = c.sel()
+    failed = c.sel('error_type!="none"')
+    tool_errors = _ratio(f"sum by (gen_ai_tool_name) (rate({AGENT_TOOL_CALLS}{failed}[{RATE}]))",
+                         f"sum by (gen_ai_tool_name) (rate({AGENT_TOOL_CALLS}{sel}[{RATE}]))")
+    return ("Agent runs", [
+        ts("Agent runs per minute by outcome", "short",
+           [(f"sum by (anthropic_otel_run_outcome) (rate({AGENT_RUNS}{sel}[{RATE}])) * 60",
+             "{{anthropic_otel_run_outcome}}")],
+           "Agent runs (the SDK's tool runner, Claude Agent SDK answers) per minute by how they ended: completed, "
+           "max_iterations / max_turns (stopped at their cap), error, closed (the application stopped first).",
+           width=8, stack=True),
+        ts("Cost per run p50 / p99", "currencyUSD",
+           [(_quantile(0.5, AGENT_RUN_COST, sel), "p50"), (_quantile(0.99, AGENT_RUN_COST, sel), "p99")],
+           "Dollars per agent run (the sum of its calls; for the Claude Agent SDK its usage at this package's "
+           "prices). AnthropicAgentRunawayCost fires on a run above the configured bound.", width=8),
+        ts("Iterations per run p50 / p99", "short",
+           [(_quantile(0.5, AGENT_RUN_ITERATIONS, sel), "p50"), (_quantile(0.99, AGENT_RUN_ITERATIONS, sel), "p99")],
+           "Model calls (tool runner) or turns (Claude Agent SDK) per run. AnthropicAgentRunawayIterations fires on "
+           "a run above the configured bound.", width=8),
+        bars("Top tools by p95 duration", "s",
+             [(f"topk(10, {_quantile(0.95, AGENT_TOOL_DURATION, sel, 'gen_ai_tool_name')})", "{{gen_ai_tool_name}}")],
+             "The slowest tools of agent runs: p95 of one call's duration, by tool name."),
+        bars("Top tools by error ratio", "percentunit",
+             [(f"topk(10, {tool_errors})", "{{gen_ai_tool_name}}")],
+             "Share of each tool's calls that failed (raised, or returned an error result), the worst first: "
+             "AnthropicAgentToolErrorRatioHigh."),
+    ])
+
+
 OVERVIEW_ROWS: list[Callable[[Ctx], Row]] = [traffic_row, latency_row, tokens_row, cost_row, cache_row, limits_row,
-                                             resilience_row]
+                                             agents_row, resilience_row]
 COST_ROWS: list[Callable[[Ctx], Row]] = [cost_overview_row, cost_breakdown_row, cost_cache_row, billed_row]
 # Rows of an optional feature start collapsed: Grafana runs no query of theirs until they are opened.
 COLLAPSED_ROWS = frozenset({"Resilience wrapper"})

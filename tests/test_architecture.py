@@ -24,6 +24,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "instrumentation": frozenset({"telemetry", "cost"}),
     "ops": frozenset({"telemetry", "cost"}),
     "resilience": frozenset({"instrumentation", "cost", "telemetry"}),
+    "agents": frozenset({"instrumentation", "cost", "telemetry"}),
     "testing": frozenset(),
     "reconcile": frozenset({"telemetry", "cost"}),
     VERSION: frozenset(),

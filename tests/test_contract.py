@@ -234,6 +234,16 @@ def _wrapper_instruments() -> list[Instrument]:
     return _created(lambda provider: Telemetry(meter_provider=provider))
 
 
+def _agent_instruments() -> list[Instrument]:
+    from anthropic_otel.agents.metrics import AgentMetrics
+    from anthropic_otel.instrumentation.metrics import Metrics
+
+    def make(provider: Any) -> object:  # the chat instruments come from a meter of their own (checked above)
+        return AgentMetrics(provider.get_meter(names.SCOPE), Metrics(MeterProvider().get_meter(names.SCOPE), (), 100))
+
+    return _created(make)
+
+
 def _documented() -> dict[str, Row]:
     return {row.cells[0].strip("`"): row for row in ROWS if row.header[:1] == ("instrument",)}
 
@@ -248,11 +258,11 @@ def _series_py() -> Iterator[tuple[str, str]]:
                 yield getattr(names, argument.attr), target.id
 
 
-@pytest.mark.parametrize("instruments", [_instrumentation_instruments, _wrapper_instruments],
-                         ids=["instrumentation", "resilience"])
+@pytest.mark.parametrize("instruments", [_instrumentation_instruments, _wrapper_instruments, _agent_instruments],
+                         ids=["instrumentation", "resilience", "agents"])
 def test_every_instrument_has_its_row_with_kind_unit_and_series(instruments: Callable[[], list[Instrument]]) -> None:
     created = instruments()
-    assert len(created) >= 7
+    assert len(created) >= (6 if instruments is _agent_instruments else 7)
     documented = _documented()
     problems = []
     for instrument in created:
@@ -270,6 +280,7 @@ def test_every_instrument_has_its_row_with_kind_unit_and_series(instruments: Cal
 
 def test_every_documented_instrument_is_created_and_series_py_agrees() -> None:
     created = {instrument.name: instrument for instrument in _instrumentation_instruments()}
+    created.update({instrument.name: instrument for instrument in _agent_instruments()})
     wrapper = importlib.util.find_spec("tenacity") is not None
     if wrapper:
         created.update({instrument.name: instrument for instrument in _wrapper_instruments()})

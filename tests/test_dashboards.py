@@ -168,3 +168,20 @@ def test_queries_use_only_contract_series() -> None:
                 for series in re.findall(r"\b(?:anthropic_otel|gen_ai_client)_\w+", target["expr"]):
                     base = re.sub(r"_(bucket|count|sum)$", "", series)
                     assert f"`{base}`" in contract, (name, panel["title"], series)
+
+
+def test_agent_runs_row_has_its_panels() -> None:
+    board = _committed()["anthropic-otel-overview.json"]
+    titles = [panel["title"] for panel in board["panels"]]
+    start = titles.index("Agent runs")
+    following = titles[start + 1:start + 6]
+    assert following == ["Agent runs per minute by outcome", "Cost per run p50 / p99", "Iterations per run p50 / p99",
+                         "Top tools by p95 duration", "Top tools by error ratio"]
+    exprs = "\n".join(target["expr"] for panel in _panels(board) if panel["title"] in following
+                      for target in panel["targets"])
+    for needle in ("sum by (anthropic_otel_run_outcome) (rate(anthropic_otel_agent_runs_total",
+                   "histogram_quantile(0.99, sum by (le) (rate(anthropic_otel_agent_run_cost_usd_bucket",
+                   "anthropic_otel_agent_run_iterations_bucket", "anthropic_otel_agent_tool_duration_seconds_bucket",
+                   'anthropic_otel_agent_tool_calls_total{gen_ai_request_model=~"$model", app_feature=~"$feature", '
+                   'error_type!="none"}'):
+        assert needle in exprs, needle

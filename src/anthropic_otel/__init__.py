@@ -10,11 +10,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .agents import install as _install_agents
 from .cost.spend import Spend
 from .instrumentation.content import ContentMode
 from .instrumentation.context import attributes
-from .instrumentation.instrumentor import AnthropicInstrumentor
+from .instrumentation.instrumentor import AnthropicInstrumentor, add_extension
 from .version import __version__
+
+add_extension(_install_agents)  # agent runs (tool runner, Claude Agent SDK) are part of instrument()
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider

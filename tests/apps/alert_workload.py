@@ -5,8 +5,9 @@
 Serves the package's Prometheus endpoint on 127.0.0.1:PORT and calls its own FakeAnthropicServer in a loop until
 stdin closes (or --duration passes), so every series of the dashboards exists: two models and two features,
 plain and streamed calls, `max_tokens` truncations, 429 and 529 failures, prompt caching, a model with no known
-price, budgets, rate-limit headers from a small per-minute limit, streams closed early (usage unknown) and
-diagnosed cache misses (cache_diagnostics=True, one conversation per feature). After --slow-after seconds the
+price, budgets, rate-limit headers from a small per-minute limit, streams closed early (usage unknown),
+diagnosed cache misses (cache_diagnostics=True, one conversation per feature), and short tool-runner runs (agent
+runs) with two tools, one of which fails every other run. After --slow-after seconds the
 non-streamed calls of one model turn slow (about 0.4 s), which the latency alerts must catch. Prints READY once
 the endpoint is up.
 """
@@ -64,6 +65,32 @@ def call(client: anthropic.Anthropic, i: int, slow: bool) -> None:
             pass
 
 
+def agent_run(client: anthropic.Anthropic, server: Any, n: int) -> None:
+    """A tool-runner run of three iterations: lookup_order (fails every other run), then get_weather."""
+    from anthropic.lib.tools import beta_tool
+
+    import anthropic_otel
+
+    @beta_tool
+    def get_weather(location: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    @beta_tool
+    def lookup_order(location: str) -> str:
+        """An order's status."""
+        if n % 2:
+            raise TimeoutError("order service timed out")
+        return "shipped"
+
+    # Only a thread's first request carries the tools; later tool_use answers name the fake's default, get_weather.
+    server.script("tool_use:tool_index=1", "tool_use", "normal")
+    with anthropic_otel.attributes(**{"app.feature": FEATURES[n % 2]}):
+        client.beta.messages.tool_runner(
+            model=MODELS[n % 2], max_tokens=100, tools=[get_weather, lookup_order],
+            messages=[{"role": "user", "content": f"Agent question {n}"}]).until_done()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -102,6 +129,8 @@ def main(argv: list[str]) -> int:
         while not done.is_set() and time.monotonic() - start < args.duration:
             i += 1
             call(client, i, slow=time.monotonic() - start >= args.slow_after)
+            if i % 20 == 7:
+                agent_run(client, server, i // 20)
             time.sleep(0.005)
     print("DONE", flush=True)
     return 0

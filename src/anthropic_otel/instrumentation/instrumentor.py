@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -14,6 +14,7 @@ from opentelemetry.trace import TracerProvider
 from ..cost.pricing import Pricer
 from ..cost.spend import Ledger
 from ..telemetry import names as n
+from ..telemetry.faults import Guard
 from ..telemetry.setup import has_meter_provider, meter_provider_from_env, tracer_provider_from_env
 from ..version import __version__
 from .config import DEFAULT_METRIC_ATTRIBUTE_LIMIT, Settings, check, check_budgets, check_prometheus_port
@@ -23,7 +24,19 @@ from .metrics import Metrics
 from .patch import Patcher
 from .start import Instrumentation
 
-__all__ = ["DEFAULT_METRIC_ATTRIBUTE_LIMIT", "AnthropicInstrumentor", "check_budgets"]
+__all__ = ["DEFAULT_METRIC_ATTRIBUTE_LIMIT", "AnthropicInstrumentor", "add_extension", "check_budgets"]
+
+# What `instrument()` also runs, given its `Instrumentation` and meter; each returns its undo. The top level
+# registers the agent-run patches here (`anthropic_otel.agents` imports this package, not the other way).
+Extension = Callable[[Instrumentation, metrics.Meter], Callable[[], None]]
+_EXTENSIONS: list[Extension] = []
+_EXTENSION = Guard("extension")
+
+
+def add_extension(extension: Extension) -> None:
+    """Makes every later `instrument()` run `extension` too (once, however often it is added)."""
+    if extension not in _EXTENSIONS:
+        _EXTENSIONS.append(extension)
 
 
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -45,6 +58,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _patcher: Patcher | None = None
+    _undo: tuple[Callable[[], None], ...] = ()
     telemetry: Instrumentation | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -100,8 +114,17 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         patcher.apply()
         self._patcher = patcher
         self.telemetry = telemetry
+        undo: list[Callable[[], None]] = []
+        for extension in _EXTENSIONS:
+            with _EXTENSION:
+                undo.append(extension(telemetry, meter))
+        self._undo = tuple(undo)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        for undo in reversed(self._undo):
+            with _EXTENSION:
+                undo()
+        self._undo = ()
         if self._patcher is not None:
             self._patcher.remove()
         self._patcher = None

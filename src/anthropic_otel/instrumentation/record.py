@@ -27,6 +27,7 @@ from .conversations import Conversations
 from .diagnosis import Miss, miss_of, missed_dollars
 from .metrics import CommonKey, Metrics
 from .outcome import Outcome
+from .runs import CURRENT_RUN
 from .unknown import reason as unknown_reason
 
 _request_log = logging.getLogger(n.REQUEST_LOGGER)
@@ -38,6 +39,7 @@ _METRICS = _faults.Guard("metrics")
 _LEDGER = _faults.Guard("spend ledger")
 _LOG = _faults.Guard("request log")
 _DIAGNOSIS = _faults.Guard("cache diagnostics")
+_RUN = _faults.Guard("agent run")
 
 _INT64 = 2**63
 
@@ -66,7 +68,7 @@ class Recorded(Outcome):
     """A call's request facts and timings, and how an ended call is recorded (`Call` adds the lifecycle)."""
 
     __slots__ = ("attempts", "context", "first_chunk", "key", "kwargs", "miss", "missed_usd", "model",
-                 "operation", "prompt", "provider", "sinks", "span", "start", "stream")
+                 "operation", "prompt", "provider", "run", "sinks", "span", "start", "stream")
 
     def __init__(self, sinks: Sinks, span: trace.Span, key: CommonKey, model: str, provider: str, stream: bool,
                  operation: str, kwargs: Mapping[str, Any], context: Mapping[str, Any] | None,
@@ -87,6 +89,7 @@ class Recorded(Outcome):
         self.attempts = 0
         self.miss: Miss | None = None  # the cache's diagnosis of a miss, when the response carried one
         self.missed_usd: Decimal | None = None
+        self.run = CURRENT_RUN.get()  # the agent run this call belongs to (see runs.py)
 
     def _record(self, error: BaseException | None, closed_early: bool) -> None:
         """Every sink gets the call once; never raises."""
@@ -147,6 +150,11 @@ class Recorded(Outcome):
         if _request_log.isEnabledFor(logging.INFO):
             with _LOG:
                 self._log(duration, ttfc, err_type, stop_reason, cost)
+        if self.run is not None and chat:
+            try:
+                self.run.add_call(usage, cost, priced, stop_reason, err_type)
+            except Exception as fault:
+                _RUN.fault(fault)
 
     def _diagnosed(self, usage: Usage | None) -> None:
         """The cache's diagnosis of a miss, and its dollars when the call is priced (rare: only on request)."""

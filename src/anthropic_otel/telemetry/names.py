@@ -74,7 +74,7 @@ UNKNOWN_TIMEOUT: Final = "timeout"  # a timeout after the request was sent
 UNKNOWN_CLOSED_EARLY: Final = "closed_early"  # the caller closed or dropped a stream before its message_delta
 UNKNOWN_NOT_PARSED: Final = "not_parsed"  # a raw response whose body the caller never had parsed
 # Prompt-cache diagnostics (SDK >= 2.14, `diagnostics={"previous_message_id": ...}`): span and label.
-GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"  # read from `attributes()` by cache_diagnostics=True
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"  # read from `attributes()` by cache_diagnostics=True; the Agent SDK session id on runs
 CACHE_MISS_REASON: Final = "anthropic_otel.cache.miss.reason"  # model_changed, system_changed, ...
 CACHE_MISS_INPUT_TOKENS: Final = "anthropic_otel.cache.miss.input_tokens"  # span: cache_missed_input_tokens
 CACHE_MISS_USD: Final = "anthropic_otel.cache.miss.usd"  # span: those tokens x (input rate - cache-read rate)
@@ -160,3 +160,42 @@ M_RESILIENCE_STREAM_TIMEOUTS: Final = "anthropic_otel.resilience.stream.timeouts
 M_RESILIENCE_STORE_FAILURES: Final = "anthropic_otel.resilience.store.failures"  # Redis failures the policy handled
 STORE_COMPONENT: Final = "anthropic_otel.store.component"  # limits, budget
 STORE_STAGE: Final = "anthropic_otel.store.stage"  # acquire, reserve, settle
+
+# Agent runs (issue 14): the SDK's tool runner and the Claude Agent SDK.
+OP_INVOKE_AGENT: Final = "invoke_agent"  # operation of a run span, and of an Agent SDK run's cost and tokens
+OP_EXECUTE_TOOL: Final = "execute_tool"  # operation of a tool call's span
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"  # `function` (a client tool the application runs)
+TOOL_TYPE_FUNCTION: Final = "function"
+TOOL_ERROR: Final = "tool_error"  # error.type of a tool call whose result is an error without an exception seen
+RUN_FRAMEWORK: Final = "anthropic_otel.run.framework"  # span: `tool_runner` or `claude_agent_sdk`
+RUN_OUTCOME: Final = "anthropic_otel.run.outcome"  # span and metric: how the run ended (see RUN_OUTCOMES)
+RUN_ITERATIONS: Final = "anthropic_otel.run.iterations"  # span: model calls (tool runner) or turns (Agent SDK)
+RUN_TOOL_CALLS: Final = "anthropic_otel.run.tool_calls"  # span: tool calls the run made
+RUN_TOOL_ERRORS: Final = "anthropic_otel.run.tool_errors"  # span: tool calls that failed
+RUN_UNPRICED_CALLS: Final = "anthropic_otel.run.unpriced_calls"  # span: model calls of the run without a price
+RUN_TERMINAL_REASON: Final = "anthropic_otel.run.terminal_reason"  # span: the Agent SDK's terminal_reason
+RUN_API_DURATION: Final = "anthropic_otel.run.api_duration"  # span: seconds the CLI spent in API calls
+RUN_API_ERROR_STATUS: Final = "anthropic_otel.run.api_error_status"  # span: HTTP status of the failing API call
+RUN_CLI_COST_USD: Final = "anthropic_otel.run.cli_cost.usd"  # span: the CLI's own total_cost_usd
+RUN_MODEL_USAGE_EVENT: Final = "anthropic_otel.run.model_usage"  # span event: one per model of an Agent SDK run
+FRAMEWORK_TOOL_RUNNER: Final = "tool_runner"
+FRAMEWORK_AGENT_SDK: Final = "claude_agent_sdk"
+OUTCOME_COMPLETED: Final = "completed"  # the run ended on its own
+OUTCOME_MAX_ITERATIONS: Final = "max_iterations"  # the tool runner stopped at max_iterations, a tool call pending
+OUTCOME_MAX_TURNS: Final = "max_turns"  # the Agent SDK stopped at max_turns
+OUTCOME_ERROR: Final = "error"  # the run raised, or the Agent SDK reported an error
+OUTCOME_CLOSED: Final = "closed"  # the application closed or dropped the run before it ended
+RUN_OUTCOMES: Final = (OUTCOME_COMPLETED, OUTCOME_MAX_ITERATIONS, OUTCOME_MAX_TURNS, OUTCOME_ERROR, OUTCOME_CLOSED)
+M_AGENT_RUNS: Final = "anthropic_otel.agent.runs"  # counter, by outcome
+M_AGENT_RUN_COST: Final = "anthropic_otel.agent.run.cost.usd"  # histogram: dollars per run (priced runs)
+M_AGENT_RUN_ITERATIONS: Final = "anthropic_otel.agent.run.iterations"  # histogram: iterations per run
+M_AGENT_TOOL_CALLS: Final = "anthropic_otel.agent.tool.calls"  # counter, by tool name and error type
+M_AGENT_TOOL_DURATION: Final = "anthropic_otel.agent.tool.duration"  # histogram, s, by tool name and error type
+M_AGENT_COST_DIVERGENCE: Final = "anthropic_otel.agent.cost.divergence"  # histogram: |ours - CLI's| / ours
+RUN_COST_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0)
+RUN_ITERATION_BUCKETS: Final = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 25, 30, 40, 50, 75, 100)
+TOOL_DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                                60.0, 120.0)
+COST_DIVERGENCE_BUCKETS: Final = (0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0)

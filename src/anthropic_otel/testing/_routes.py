@@ -93,7 +93,8 @@ def messages(ex: Exchange) -> None:
         ex.send_error(error.status, error.type, error.message, headers)
         return
 
-    plan = make_plan(state, body, scenario, knobs.output_tokens, dimensions=dimensions)
+    plan = make_plan(state, body, scenario, knobs.output_tokens, dimensions=dimensions,
+                     tool_index=knobs.tool_index)
     try:
         diagnostics = state.diagnoser.diagnose(body, plan.message_id, ex.headers.get(FORCE_HEADER))
     except ValueError as exc:
@@ -148,7 +149,7 @@ def invalid_params(body: Json) -> str | None:
 
 
 def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service_tier: str = "standard",
-              dimensions: Dimensions | None = None) -> Plan:
+              dimensions: Dimensions | None = None, tool_index: int = 0) -> Plan:
     """Decide the output and usage; touches the prompt cache, so call once per generated message."""
     total = count_input_tokens(body)
     cache = state.use_cache(cache_breakpoint(body))
@@ -160,7 +161,7 @@ def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service
     if scenario is Scenario.TOOL_USE and limit > TOOL_TOKENS:
         output = min(max(wanted, TOOL_TOKENS + 1), limit)
         text_tokens = output - TOOL_TOKENS
-        tool = {"type": "tool_use", "id": state.next_tool_id(), "name": _tool_name(body)}
+        tool = {"type": "tool_use", "id": state.next_tool_id(), "name": _tool_name(body, tool_index)}
         tool["input"] = dict(TOOL_INPUT)
         stop_reason = "tool_use"
     else:
@@ -193,9 +194,9 @@ def make_plan(state: State, body: Json, scenario: Scenario, wanted: int, service
     )
 
 
-def _tool_name(body: Json) -> str:
+def _tool_name(body: Json, index: int = 0) -> str:
     tools = body.get("tools")
-    first = tools[0] if isinstance(tools, list) and tools else None
+    first = tools[index % len(tools)] if isinstance(tools, list) and tools else None
     name = first.get("name") if isinstance(first, dict) else None
     return name if isinstance(name, str) else "get_weather"
 

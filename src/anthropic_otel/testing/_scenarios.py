@@ -54,6 +54,7 @@ KNOB_HEADERS: dict[str, str] = {
     "output_tokens": "x-fake-output-tokens",
     "retry_after": "x-fake-retry-after",
     "event_delay_ms": "x-fake-event-delay-ms",
+    "tool_index": "x-fake-tool-index",  # tool_use: which of the request's tools to call (default the first)
 }
 
 DEFAULT_OUTPUT_TOKENS = 20
@@ -68,6 +69,7 @@ class Knobs:
     output_tokens: int
     retry_after: float
     event_delay_ms: float
+    tool_index: int = 0
 
 
 def parse_spec(spec: str) -> tuple[Scenario, dict[str, float]]:
@@ -104,6 +106,7 @@ def resolve_knobs(scenario: Scenario, params: Mapping[str, float], headers: Mapp
         output_tokens=int(values.get("output_tokens", DEFAULT_OUTPUT_TOKENS)),
         retry_after=values.get("retry_after", 0.0),
         event_delay_ms=values.get("event_delay_ms", 0.0),
+        tool_index=int(values.get("tool_index", 0)),
     )
 
 

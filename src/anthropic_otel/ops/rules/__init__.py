@@ -12,7 +12,9 @@ docs/telemetry.md, taken from `anthropic_otel.telemetry.series`.
 
 from __future__ import annotations
 
+from .agents import agent_alerts
 from .config import (
+    Agents,
     BudgetGuard,
     BudgetThresholds,
     Burst,
@@ -31,7 +33,10 @@ from .config import (
     Resilience,
     Retries,
     RulesConfig,
+    RunawayCost,
+    RunawayIterations,
     StreamTimeoutThresholds,
+    ToolErrors,
     Truncation,
     Unpriced,
 )
@@ -57,12 +62,13 @@ from .rule import Group, record_names
 
 __all__ = [
     "ALERTS_FILE", "ALERT_GROUPS", "CONFIG_FILE", "RECORDING_GROUPS", "RULES_FILE",
-    "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CacheMiss", "CircuitFlapping", "CircuitOpen", "CostDrift",
-    "Errors",
-    "Fallback", "Group", "Headroom", "Latency", "LatencySpike", "LimiterWait", "Rejections", "Resilience", "Retries",
-    "RulesConfig", "StreamTimeoutThresholds", "Truncation", "Unpriced",
-    "alert_names", "cache_rules", "config_from_mapping", "config_to_mapping", "cost_alerts", "drift_alerts",
-    "drift_rules", "dump_config", "error_alerts", "latency_alerts", "latency_rules", "load_config", "output_alerts",
-    "record_names", "recording_names", "render", "requests_rules", "resilience_alerts", "resilience_rules", "seconds",
+    "Agents", "BudgetGuard", "BudgetThresholds", "Burst", "Cache", "CacheMiss", "CircuitFlapping", "CircuitOpen",
+    "CostDrift", "Errors", "Fallback", "Group", "Headroom", "Latency", "LatencySpike", "LimiterWait", "Rejections",
+    "Resilience", "Retries", "RulesConfig", "RunawayCost", "RunawayIterations", "StreamTimeoutThresholds",
+    "ToolErrors", "Truncation", "Unpriced",
+    "agent_alerts", "alert_names", "cache_rules", "config_from_mapping", "config_to_mapping", "cost_alerts",
+    "drift_alerts", "drift_rules", "dump_config", "error_alerts", "latency_alerts", "latency_rules", "load_config",
+    "output_alerts", "record_names", "recording_names", "render", "requests_rules", "resilience_alerts",
+    "resilience_rules", "seconds",
     "spend_month_rules", "spend_rules", "stale", "write",
 ]

@@ -234,6 +234,48 @@ class Resilience:
 
 
 @dataclass(frozen=True)
+class RunawayIterations:
+    """`AnthropicAgentRunawayIterations`: agent runs that took more iterations (model calls or turns) than this."""
+
+    iterations: float = field(default=20, metadata=_help(
+        "a bucket bound of anthropic_otel_agent_run_iterations (1 2 3 4 5 6 8 10 15 20 25 30 40 50 75 100)"))
+    window: str = field(default="10m", metadata=_help("one such run within this window fires"))
+    for_: str = "1m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class RunawayCost:
+    """`AnthropicAgentRunawayCost`: agent runs that cost more than this many dollars each."""
+
+    usd: float = field(default=1.0, metadata=_help(
+        "a bucket bound of anthropic_otel_agent_run_cost_usd (0.001 ... 0.1 0.25 0.5 1 2.5 5 10 25 50)"))
+    window: str = field(default="10m", metadata=_help("one such run within this window fires"))
+    for_: str = "1m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class ToolErrors:
+    """`AnthropicAgentToolErrorRatioHigh`: a tool of agent runs fails on many of its calls."""
+
+    ratio: float = field(default=0.2, metadata=_help("share of a tool's calls that fail"))
+    min_calls: float = field(default=10, metadata=_help("only for tools called at least this often in the window"))
+    window: str = "10m"
+    for_: str = "10m"
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class Agents:
+    """Agent runs (the tool runner and the Claude Agent SDK); silent where no agent runs."""
+
+    runaway_iterations: RunawayIterations = field(default_factory=RunawayIterations)
+    runaway_cost: RunawayCost = field(default_factory=RunawayCost)
+    tool_errors: ToolErrors = field(default_factory=ToolErrors)
+
+
+@dataclass(frozen=True)
 class RulesConfig:
     """Everything the rules depend on. Field `for_` is spelled `for` in config files."""
 
@@ -258,3 +300,4 @@ class RulesConfig:
     budget: BudgetThresholds = field(default_factory=BudgetThresholds)
     cost_drift: CostDrift = field(default_factory=CostDrift)
     resilience: Resilience = field(default_factory=Resilience)
+    agents: Agents = field(default_factory=Agents)

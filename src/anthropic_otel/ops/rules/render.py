@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .agents import agent_alerts
 from .config import RulesConfig
 from .core import error_alerts, latency_alerts, latency_rules, output_alerts, requests_rules
 from .cost import cache_rules, cost_alerts, spend_month_rules, spend_rules
@@ -25,7 +26,7 @@ CONFIG_FILE = "rules-config.yml"
 RECORDING_GROUPS: list[Callable[[RulesConfig], Group]] = [
     requests_rules, latency_rules, cache_rules, spend_rules, spend_month_rules, drift_rules, resilience_rules]
 ALERT_GROUPS: list[Callable[[RulesConfig], Group]] = [
-    output_alerts, latency_alerts, error_alerts, cost_alerts, drift_alerts, resilience_alerts]
+    output_alerts, latency_alerts, error_alerts, cost_alerts, drift_alerts, resilience_alerts, agent_alerts]
 
 
 class _Dumper(yaml.SafeDumper):
