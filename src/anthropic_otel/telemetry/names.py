@@ -74,7 +74,7 @@ UNKNOWN_TIMEOUT: Final = "timeout"  # a timeout after the request was sent
 UNKNOWN_CLOSED_EARLY: Final = "closed_early"  # the caller closed or dropped a stream before its message_delta
 UNKNOWN_NOT_PARSED: Final = "not_parsed"  # a raw response whose body the caller never had parsed
 # Prompt-cache diagnostics (SDK >= 2.14, `diagnostics={"previous_message_id": ...}`): span and label.
-GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"  # read from `attributes()` by cache_diagnostics=True; the Agent SDK session id on runs
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"  # from attributes(); Agent SDK session id
 CACHE_MISS_REASON: Final = "anthropic_otel.cache.miss.reason"  # model_changed, system_changed, ...
 CACHE_MISS_INPUT_TOKENS: Final = "anthropic_otel.cache.miss.input_tokens"  # span: cache_missed_input_tokens
 CACHE_MISS_USD: Final = "anthropic_otel.cache.miss.usd"  # span: those tokens x (input rate - cache-read rate)
