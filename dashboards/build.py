@@ -57,12 +57,17 @@ from anthropic_otel.telemetry.series import (
     COST,
     DURATION,
     FALLBACKS,
+    INFERENCE_GEO,
     LIMITER_WAIT,
     PROVIDER,
     REJECTED,
     REQUESTS,
     RETRIES,
+    SERVICE_TIER,
+    SPEED,
     STREAM_TIMEOUTS,
+    THINKING_TOKENS,
+    TOKEN_TYPE,
     TOKENS,
     UNKNOWN_REASON,
     UNPRICED,
@@ -85,6 +90,7 @@ from anthropic_otel.telemetry.series import (
 )
 
 HERE = Path(__file__).resolve().parent
+OUTPUT_TOKENS = f'{TOKEN_TYPE}="output"'
 FEATURE_LABEL = "app_feature"  # instrument(metric_attributes=["app.feature"]) -> label app_feature
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAGS = ["anthropic", "anthropic-otel", "gen-ai"]
@@ -421,6 +427,17 @@ def cost_breakdown_row(c: Ctx) -> Row:
            [(f"sum by (anthropic_otel_token_type) (rate({COST}{c.sel()}[{RATE}])) * 3600",
              "{{anthropic_otel_token_type}}")],
            "Spend rate by billed class: input, output, cache_read, cache_write, web_search.", stack=True),
+        ts("Cost per hour by service tier, speed and geo", "currencyUSD",
+           [(f"sum by ({SERVICE_TIER}, {SPEED}, {INFERENCE_GEO}) (rate({COST}{c.sel()}[{RATE}])) * 3600",
+             f"{{{{{SERVICE_TIER}}}}} {{{{{SPEED}}}}} {{{{{INFERENCE_GEO}}}}}")],
+           "Spend rate by the billing dimensions the responses reported: service tier (standard, priority, batch), "
+           "speed (fast mode costs more) and inference geo (US-only is 1.1x on 4.6+ models); none: not reported.",
+           stack=True),
+        ts("Thinking share of output tokens", "percentunit",
+           [(_ratio(f"sum by (gen_ai_request_model) (rate({THINKING_TOKENS}{c.sel()}[{RATE}]))",
+                    f"sum by (gen_ai_request_model) (rate({TOKENS}{c.sel(OUTPUT_TOKENS)}[{RATE}]))"),
+             "{{gen_ai_request_model}}")],
+           "The reasoning share of billed output tokens, by model (thinking is part of output: never added to it)."),
         bars("Spend in range by model", "currencyUSD",
              [(f"sort_desc(sum by (gen_ai_request_model) (increase({COST}{c.sel()}[{RANGE}])))",
                "{{gen_ai_request_model}}")],

@@ -41,6 +41,8 @@ def call(client: anthropic.Anthropic, i: int, slow: bool) -> None:
         headers["x-fake-scenario"] = "rate_limit"
     elif i % 13 == 5:
         headers["x-fake-scenario"] = "overloaded"
+    if i % 7 == 2:
+        headers["x-fake-thinking-tokens"] = "4"  # a reasoning share of the 12 output tokens
     if slow and model == SLOW_MODEL and not stream:
         headers["x-fake-delay-ms"] = "400"
     params: dict[str, Any] = {
