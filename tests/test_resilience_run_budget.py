@@ -178,3 +178,16 @@ def test_the_runner_sends_through_the_policy(fake: FakeAnthropicServer) -> None:
         thread = client.beta.messages.thread(model=MODEL, max_tokens=100)
         assert thread._client is client
     assert len(fake.calls) == 2 and policy.spent()["day"] > Decimal("0.015")
+
+
+def test_a_model_with_no_known_price_is_refused_inside_a_run(otel: Otel, fake: FakeAnthropicServer) -> None:
+    """Its cost could not be counted against the run, so the run budget could not hold: refused, nothing sent."""
+    fake.script("normal")
+    with anthropic.Anthropic(base_url=fake.base_url, api_key=API_KEY, max_retries=0) as raw:
+        client = _policy().wrap(raw)
+        runner = client.beta.messages.tool_runner(tools=[get_weather], **_params(model="claude-unpriced-run-9"))
+        with pytest.raises(BudgetExceededError) as refused:
+            runner.until_done()
+        assert client.messages.create(**_params(model="claude-unpriced-run-9")).id  # outside a run: sent
+    assert refused.value.period == "run" and refused.value.unpriced == "claude-unpriced-run-9"
+    assert len(fake.calls) == 1
