@@ -33,7 +33,7 @@ SERIES = ("gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_toke
           "anthropic_otel_unpriced_requests_total", "anthropic_otel_budget_usd",
           "anthropic_otel_cache_savings_usd_total", "anthropic_otel_cache_write_premium_usd_total",
           'anthropic_stop_reason="max_tokens"', 'app_feature="summarize"', 'error_type="rate_limit_error"',
-          'error_type="overloaded_error"')
+          'error_type="overloaded_error"', "anthropic_otel_agent_runs_total")
 
 
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
@@ -85,6 +85,8 @@ def test_demo_runs_and_serves_every_series_of_the_contract() -> None:
         for feature in ("summarize", "chat"):
             assert blocks.get((model, feature), 0) > 0, (model, feature, blocks)
     assert [s for s in SERIES if s not in body] == []
+    agents = re.search(r"^Agent runs \(tool runner\): (\d+) runs, 0 failed, (\d+) tool errors\.$", out, re.MULTILINE)
+    assert agents is not None and int(agents[1]) > 0 and int(agents[2]) > 0, out
     assert other_interface is False  # the endpoint it prints is 127.0.0.1, and that is all it binds
     alerts = out[out.index("Alerts of alerts/"):]
     assert "AnthropicMaxTokensTruncationHigh (claude-haiku-4-5" in alerts

@@ -46,7 +46,7 @@ _NUMBERS = {
     Limits: {"concurrency": ("int", 1), "requests_per_minute": ("int", 1), "input_tokens_per_minute": ("int", 1),
              "output_tokens_per_minute": ("int", 1), "max_wait": ("real", 0), "window_seconds": ("int", 1),
              "output_estimate": ("int", 1)},
-    Budget: {"day": ("real", ">0"), "month": ("real", ">0")},
+    Budget: {"day": ("real", ">0"), "month": ("real", ">0"), "per_run": ("real", ">0")},
     StreamTimeouts: {"total": ("real", ">0"), "idle": ("real", ">0")},
 }
 _FLAGS = {Limits: ("per_model", "from_headers"), Budget: ("worst_case",)}

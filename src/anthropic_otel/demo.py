@@ -2,8 +2,9 @@
 
 By default it runs against the package's fake Anthropic server, so it needs no API key and costs nothing:
 sync, async and streamed calls, prompt-cache writes then reads, `max_tokens` truncations, a 429 burst and a
-529 burst, two models and two `app.feature` values. The numbers it shows are read from the package's own
-per-call log records (`anthropic_otel.requests`), so the demo shows exactly what the package measured.
+529 burst, two models and two `app.feature` values, and short tool-runner runs (agent runs with two tools, one
+of which fails every third call). The numbers it shows are read from the package's own per-call log records
+(`anthropic_otel.requests`), so the demo shows exactly what the package measured.
 It serves the Prometheus endpoint while it runs and exports OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 """
 
@@ -19,6 +20,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
@@ -33,6 +35,13 @@ _SYSTEM_TEXT = "You are the demo assistant. Answer briefly and precisely. " * 50
 _BURSTS = ((0.35, 0.45, "rate_limit"), (0.65, 0.72, "overloaded"))  # (from, to, scenario) as run fractions
 _BURST_CYCLE_S = 120.0  # a long run repeats the burst pattern every two minutes
 _SAMPLES = 20_000  # latency samples kept per group: percentiles are over the most recent calls
+_AGENT_EVERY = 20  # every 20th call of a worker is followed by a tool-runner run (fake server only)
+# What the fake server answers to each turn of a run: call lookup_order (the second tool), then get_weather (a
+# thread's later requests carry no tools, so the fake names its default, get_weather), then answer.
+_AGENT_TURNS = ("tool_use:tool_index=1,delay_ms=15", "tool_use:delay_ms=15", "normal:delay_ms=20")
+_AGENT_MAX_ITERATIONS = 5
+_ORDER_TIMEOUT = "order service timed out (demo)"
+_RUNNER_LOG = "anthropic.lib.tools._beta_runner"  # where the SDK logs a tool's exception, with its traceback
 _LIVE_MODEL = "claude-haiku-4-5"
 _LIVE_CALLS = 12
 _LIVE_MAX_TOKENS = 64
@@ -213,8 +222,87 @@ async def _drive(anthropic: Any, client: Any, aclient: Any, call: Call) -> None:
         pass  # counted by the package, from its own records
 
 
+_TURNS: ContextVar[list[str] | None] = ContextVar("anthropic_otel_demo_turns", default=None)
+
+
+def _next_turn(request: Any) -> None:
+    """The agent client's httpx request hook: which answer of its run the fake server gives this request."""
+    turns = _TURNS.get()
+    if turns:
+        request.headers["x-fake-scenario"] = turns.pop(0)
+
+
+class _DemoToolFailure(logging.Filter):
+    """Drops the SDK's log of the demo tool's deliberate failure: its traceback would fill the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, TimeoutError) and str(error) == _ORDER_TIMEOUT)
+
+
+class Agents:
+    """Short tool-runner runs against the fake server, on a client of their own (its hook scripts each turn)."""
+
+    def __init__(self, anthropic: Any, base_url: str) -> None:
+        from anthropic.lib.tools import beta_tool
+
+        self.anthropic = anthropic
+        self._quiet = _DemoToolFailure()
+        logging.getLogger(_RUNNER_LOG).addFilter(self._quiet)
+        self.client = anthropic.Anthropic(base_url=base_url, api_key="demo-key", max_retries=0,
+                                          http_client=anthropic.DefaultHttpxClient(
+                                              event_hooks={"request": [_next_turn]}))
+        self.runs = 0
+        self.failed = 0  # runs that raised
+        self.tool_errors = 0
+        self._lookups = 0
+        self._lock = threading.Lock()
+
+        @beta_tool
+        def get_weather(location: str) -> str:
+            """The weather in a city."""
+            return f"sunny in {location}"
+
+        @beta_tool
+        def lookup_order(location: str) -> str:
+            """The status of the order shipped to a city (the order service times out every third call)."""
+            with self._lock:
+                self._lookups += 1
+                fails = self._lookups % 3 == 0
+                self.tool_errors += fails
+            if fails:
+                raise TimeoutError(_ORDER_TIMEOUT)
+            return "shipped"
+
+        self.tools = [get_weather, lookup_order]
+
+    def run(self, n: int) -> None:
+        """One run of three iterations; a failure is counted by the package (and here), never raised."""
+        import anthropic_otel
+
+        token = _TURNS.set(list(_AGENT_TURNS))
+        try:
+            with anthropic_otel.attributes(**{FEATURE_ATTRIBUTE: FEATURES[(n // 2) % len(FEATURES)]}):
+                self.client.beta.messages.tool_runner(
+                    model=MODELS[n % len(MODELS)], max_tokens=200, max_iterations=_AGENT_MAX_ITERATIONS,
+                    tools=self.tools, messages=[{"role": "user", "content": f"Demo order {n}: where is it?"}],
+                ).until_done()
+        except self.anthropic.APIError:
+            with self._lock:
+                self.failed += 1
+        finally:
+            _TURNS.reset(token)
+            with self._lock:
+                self.runs += 1
+
+    def close(self) -> None:
+        self.client.close()
+        logging.getLogger(_RUNNER_LOG).removeFilter(self._quiet)
+
+
 async def _run_workload(anthropic: Any, client: Any, aclient: Any, workload: Workload, duration: float,
-                        workers: int, max_calls: int | None, stop: threading.Event) -> None:
+                        workers: int, max_calls: int | None, stop: threading.Event,
+                        agents: Agents | None = None) -> None:
     started = time.monotonic()
     issued = 0
     kinds = ("create", "stream", "async_create", "async_stream")
@@ -226,8 +314,11 @@ async def _run_workload(anthropic: Any, client: Any, aclient: Any, workload: Wor
             if elapsed >= duration or (max_calls is not None and issued >= max_calls):
                 return
             issued += 1
+            n = issued
             cycle = min(duration, _BURST_CYCLE_S)
             await _drive(anthropic, client, aclient, workload.next((elapsed % cycle) / cycle, kinds))
+            if agents is not None and n % _AGENT_EVERY == 0:
+                await asyncio.to_thread(agents.run, n // _AGENT_EVERY)
             if max_calls is not None:
                 await asyncio.sleep(1.0)  # live: gentle on the real API
 
@@ -491,6 +582,7 @@ def _run_started(anthropic: Any, anthropic_otel: Any, server: Any, duration: flo
     display = Display(out, collector, cost, duration)
     stop = threading.Event()
     workload = Workload(live=live)
+    agents = None if server is None else Agents(anthropic, server.base_url)  # live: no agent runs
 
     async def main() -> None:
         # Printed once asyncio.run() handles SIGINT: from here on Ctrl-C ends with the summary so far.
@@ -498,7 +590,7 @@ def _run_started(anthropic: Any, anthropic_otel: Any, server: Any, duration: flo
         shown = asyncio.ensure_future(display.run(stop))
         try:
             await _run_workload(anthropic, client, aclient, workload, duration, workers,
-                                _LIVE_CALLS if live else None, stop)
+                                _LIVE_CALLS if live else None, stop, agents)
         finally:
             stop.set()
             await shown
@@ -517,12 +609,17 @@ def _run_started(anthropic: Any, anthropic_otel: Any, server: Any, duration: flo
     display.print(f"Spend ${totals['cost_total']:.6f} exactly (cache saved ${totals['cache_savings']:.6f}, "
                   f"cache write premium ${totals['cache_write_premium']:.6f});")
     display.print(f"budgets: day ${DEMO_BUDGETS['day']}, month ${DEMO_BUDGETS['month']}.")
+    if agents is not None:
+        display.print(f"Agent runs (tool runner): {agents.runs} runs, {agents.failed} failed, "
+                      f"{agents.tool_errors} tool errors.")
     fired = (alerts or would_fire)(collector)
     display.print("Alerts of alerts/ whose condition this run met (default thresholds, without `for:`):")
     for alert in fired or ["none"]:
         display.print(f"  {alert}")
     request_log.removeHandler(collector)
     client.close()
+    if agents is not None:
+        agents.close()
     return 0
 
 

@@ -49,6 +49,7 @@ class Run:
         self.tool_calls = 0
         self.tool_errors = 0
         self.error_type: str | None = None  # what the run raised, when it did
+        self.held = _ZERO  # worst cases of its calls in flight (the resilience wrapper's per-run budget)
         self.ended = False
 
     def add_call(self, usage: Usage | None, cost: Cost | None, priced: bool, stop_reason: str | None,
@@ -75,6 +76,19 @@ class Run:
                     self.cache_touched = True
             elif not priced:
                 self.unpriced_calls += 1
+
+    def hold(self, amount: Decimal, limit: Decimal) -> Decimal | None:
+        """Sets a call's worst case aside against the run's budget `limit` (the `RunSink` hook)."""
+        with self._lock:
+            spent = self.cost + self.held
+            if spent >= limit or spent + amount > limit:
+                return spent
+            self.held += amount
+        return None
+
+    def release(self, amount: Decimal) -> None:
+        with self._lock:
+            self.held -= amount
 
     def add_usage(self, usage: Usage, cost: Cost | None) -> None:
         """Tokens and cost the run reports itself (the Agent SDK's per-model usage), not a call of ours."""
@@ -143,6 +157,12 @@ class Nested:
     def add_call(self, usage: Usage | None, cost: Cost | None, priced: bool, stop_reason: str | None,
                  error_type: str | None) -> None:
         self.run._add(usage, cost, priced, stop_reason, iteration=False)
+
+    def hold(self, amount: Decimal, limit: Decimal) -> Decimal | None:
+        return self.run.hold(amount, limit)
+
+    def release(self, amount: Decimal) -> None:
+        self.run.release(amount)
 
 
 def set_error(span: trace.Span, error_type: str, description: str | None = None) -> None:

@@ -131,6 +131,31 @@ def cache_write_classes(kwargs: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def unpriced_model(pricer: Pricer, models: tuple[str, ...], provider: str) -> str | None:
+    """The first of `models` with no known price (a budget cannot bound its cost), or None."""
+    return next((model for model in models if pricer.prices(model, provider) is None), None)
+
+
+def worst_case_cost(pricer: Pricer, models: tuple[str, ...], provider: str, kwargs: Mapping[str, Any]) -> Decimal:
+    """The most a request can cost: its estimated input at the dearest class it can incur plus `max_tokens` of
+    output, for the dearest of `models` (those with a price)."""
+    max_tokens = kwargs.get("max_tokens")
+    output = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0
+    tokens = estimate_input_tokens(kwargs)
+    usages = [Usage(input_tokens=tokens, output_tokens=output)]
+    for kind in cache_write_classes(kwargs):
+        usages.append(Usage(output_tokens=output, cache_write=tokens,
+                            cache_write_5m=tokens if kind == "5m" else 0,
+                            cache_write_1h=tokens if kind == "1h" else 0))
+    worst = Decimal(0)
+    for model in models:
+        for usage in usages:
+            cost = pricer.cost(model, provider, usage)
+            if cost is not None and cost.total > worst:
+                worst = cost.total
+    return worst
+
+
 class BudgetGuard:
     def __init__(self, config: Budget, namespace: str, redis_url: str | None, pricer: Pricer | None = None,
                  on_store_failure: str = "closed", listener: StoreListener | None = None) -> None:
@@ -152,28 +177,11 @@ class BudgetGuard:
 
     def worst_case(self, models: tuple[str, ...], provider: str, kwargs: Mapping[str, Any]) -> Decimal:
         """The most the call can cost; `BudgetExceededError` when a model has no known price."""
-        for model in models:
-            if self.pricer.prices(model, provider) is None:
-                raise BudgetExceededError(
-                    "day" if "day" in self.budgets else "month", self._spent_for_error(), self._a_budget(),
-                    Decimal(0), unpriced=model)
-        if not self.config.worst_case:
-            return Decimal(0)
-        max_tokens = kwargs.get("max_tokens")
-        output = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0
-        tokens = estimate_input_tokens(kwargs)
-        usages = [Usage(input_tokens=tokens, output_tokens=output)]
-        for kind in cache_write_classes(kwargs):
-            usages.append(Usage(output_tokens=output, cache_write=tokens,
-                                cache_write_5m=tokens if kind == "5m" else 0,
-                                cache_write_1h=tokens if kind == "1h" else 0))
-        worst = Decimal(0)
-        for model in models:
-            for usage in usages:
-                cost = self.pricer.cost(model, provider, usage)
-                if cost is not None and cost.total > worst:
-                    worst = cost.total
-        return worst
+        model = unpriced_model(self.pricer, models, provider)
+        if model is not None:
+            raise BudgetExceededError("day" if "day" in self.budgets else "month", self._spent_for_error(),
+                                      self._a_budget(), Decimal(0), unpriced=model)
+        return worst_case_cost(self.pricer, models, provider, kwargs) if self.config.worst_case else Decimal(0)
 
     def _a_budget(self) -> Decimal:
         return self.budgets.get("day", self.budgets.get("month", Decimal(0)))

@@ -1,8 +1,11 @@
 """Proxies with the client's own interface: `messages.create / parse / stream / count_tokens`, the same under
-`beta`, everything else passed through to the wrapped client (so `isinstance` and every other resource work)."""
+`beta`, everything else passed through to the wrapped client (so `isinstance` and every other resource work).
+`beta.messages.tool_runner` and `beta.messages.thread` are the SDK's own, run on the wrapped client, so each
+request they send goes through the policy."""
 
 from __future__ import annotations
 
+from types import MethodType
 from typing import Any
 
 import anthropic
@@ -45,14 +48,33 @@ def wrap_client(client: Any, policy: Shared) -> Any:
     return ResilientClient(client, policy)
 
 
-class ResilientMessages(wrapt.ObjectProxy[Any]):
-    """`client.messages` (or `client.beta.messages`) under the policy; other attributes (`batches`, ...) are the
-    wrapped client's own."""
+class _Messages(wrapt.ObjectProxy[Any]):
+    """What both flavours share: the SDK's helpers that send through `self._client` get the wrapped client."""
 
-    def __init__(self, wrapped: Any, engine: Engine, path: tuple[str, ...]) -> None:
+    def __init__(self, wrapped: Any, engine: Engine, path: tuple[str, ...], client: Any) -> None:
         super().__init__(wrapped)
         self._self_engine = engine
         self._self_path = path
+        self._self_client = client
+
+    def _self_on_client(self, name: str) -> Any:
+        """The SDK's method `name` bound to a copy of the resource whose client is the wrapped one, so the runner
+        or thread it makes sends through the policy (`AttributeError` when this SDK has no such method)."""
+        function = getattr(type(self.__wrapped__), name)
+        return MethodType(function, type(self.__wrapped__)(self._self_client))
+
+    @property
+    def tool_runner(self) -> Any:
+        return self._self_on_client("tool_runner")
+
+    @property
+    def thread(self) -> Any:
+        return self._self_on_client("thread")
+
+
+class ResilientMessages(_Messages):
+    """`client.messages` (or `client.beta.messages`) under the policy; other attributes (`batches`, ...) are the
+    wrapped client's own."""
 
     def create(self, **kwargs: Any) -> Any:
         engine = self._self_engine
@@ -83,13 +105,8 @@ class ResilientMessages(wrapt.ObjectProxy[Any]):
         return manager_class(request, output_format=kwargs.get("output_format", _omit()))
 
 
-class AsyncResilientMessages(wrapt.ObjectProxy[Any]):
+class AsyncResilientMessages(_Messages):
     """`AsyncAnthropic().messages` under the policy."""
-
-    def __init__(self, wrapped: Any, engine: Engine, path: tuple[str, ...]) -> None:
-        super().__init__(wrapped)
-        self._self_engine = engine
-        self._self_path = path
 
     async def create(self, **kwargs: Any) -> Any:
         engine = self._self_engine
@@ -149,7 +166,7 @@ class ResilientClient(wrapt.ObjectProxy[Any]):
         super().__init__(wrapped)
         self._self_policy = policy
         self._self_engine = engine = Engine(policy, wrapped)
-        self._self_messages = self._messages_class(wrapped.messages, engine, _PATH)
+        self._self_messages = self._messages_class(wrapped.messages, engine, _PATH, self)
         self._self_beta: Any = None
 
     @property
@@ -160,7 +177,7 @@ class ResilientClient(wrapt.ObjectProxy[Any]):
     def beta(self) -> Any:
         if self._self_beta is None:
             beta = self.__wrapped__.beta
-            self._self_beta = _Beta(beta, self._messages_class(beta.messages, self._self_engine, _BETA_PATH))
+            self._self_beta = _Beta(beta, self._messages_class(beta.messages, self._self_engine, _BETA_PATH, self))
         return self._self_beta
 
     @property

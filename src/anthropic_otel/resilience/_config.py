@@ -159,16 +159,24 @@ class Budget:
     it ends, so concurrent calls cannot overshoot. A model with no known price is refused under a budget
     (`BudgetExceededError.unpriced` names it): its cost could not be counted, so the budget could not hold; give
     the policy a `Pricer` with a price override for it.
+
+    `per_run` (USD, > 0, or None) bounds one agent run of the SDK's tool runner
+    (`client.beta.messages.tool_runner(...)` on the wrapped client, with `anthropic_otel.instrument()` on): a call
+    of the run (its own or one a tool makes) is refused before sending when the run's spend so far, plus the
+    worst case of the run's calls in flight and of this call, would exceed it. It lives in this process, needs no
+    Redis, and does nothing to calls made outside a run.
     """
 
     day: float | None = None
     month: float | None = None
     worst_case: bool = True
+    per_run: float | None = None
 
     def __post_init__(self) -> None:
         _number(self, "day", positive=True, optional=True)
         _number(self, "month", positive=True, optional=True)
         _flag(self, "worst_case")
+        _number(self, "per_run", positive=True, optional=True)
 
     def budgets(self) -> dict[str, float]:
         return {period: value for period, value in (("day", self.day), ("month", self.month)) if value is not None}

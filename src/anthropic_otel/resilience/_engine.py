@@ -29,6 +29,7 @@ from ._budget import Reservation
 from ._classify import is_failure, is_overloaded, retry_after, retry_reason
 from ._errors import CircuitOpenError, LimitTimeoutError, ResilienceError, StreamTimeoutError
 from ._limiter import HeaderObserver, Lease, Need
+from ._run_budget import RunHold
 from ._shared import Shared
 from ._streams import NOTHING, AsyncGuardedStream, Guard, GuardedStream, read_timeout
 
@@ -42,8 +43,8 @@ Steps = Generator[Step, Any, Any]
 class GuardedCall:
     """One wrapped call (named apart from the instrumentation's `Call`, which is one attempt's telemetry)."""
 
-    __slots__ = ("attempts", "attrs", "deadline", "light", "model", "need", "operation", "reservation", "span",
-                 "started", "stream", "used_model", "waited")
+    __slots__ = ("attempts", "attrs", "deadline", "light", "model", "need", "operation", "reservation",
+                 "run_hold", "span", "started", "stream", "used_model", "waited")
 
     def __init__(self, shared: Shared, provider: str, operation: str, kwargs: Mapping[str, Any], stream: bool,
                  light: bool) -> None:
@@ -60,6 +61,7 @@ class GuardedCall:
         self.attempts = 0
         self.waited = 0.0
         self.reservation: Reservation | None = None
+        self.run_hold: RunHold | None = None
         self.need: Need | None = None
 
 
@@ -280,6 +282,8 @@ class Engine:
 
     def _call(self, call: GuardedCall, kwargs: Mapping[str, Any]) -> Steps:
         try:
+            if self.shared.run_budget is not None and not call.light:  # in memory: no step to yield
+                call.run_hold = self.shared.run_budget.hold(self._priced_models(kwargs), self.provider, kwargs)
             if self.shared.budget is not None and not call.light:
                 call.reservation = yield ("reserve", self._priced_models(kwargs), kwargs)
             value = yield from self._with_fallback(call, kwargs)
@@ -303,6 +307,8 @@ class Engine:
         try:
             if isinstance(error, ResilienceError) and error.reason in _REFUSALS:
                 shared.metrics.reject(call.attrs, error.reason)
+            if call.run_hold is not None:
+                call.run_hold.release()
             if call.reservation is not None:
                 try:
                     yield ("settle_budget", call.reservation, call.used_model, usage)
@@ -411,6 +417,8 @@ class Engine:
                                      (False if completed else None))
             if isinstance(error, StreamTimeoutError):
                 metrics.stream_timeout(call.attrs, error.kind)
+            if call.run_hold is not None:
+                call.run_hold.release()
             if guard.lease is not None:
                 try:
                     yield ("settle_lease", guard.lease, guard.usage)

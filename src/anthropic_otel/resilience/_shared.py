@@ -14,6 +14,7 @@ from ._budget import BudgetGuard
 from ._config import STORE_OPEN, Breaker, Budget, Limits, Retry, StoreFailure, StreamTimeouts, check_type
 from ._limiter import Limiters, Stores
 from ._metrics import ResilienceMetrics
+from ._run_budget import RunBudget
 
 
 class Shared:
@@ -56,8 +57,11 @@ class Shared:
             metrics.circuit_source = self.breakers.snapshot
         stores = Stores(redis_url, store_failure.limits == STORE_OPEN, metrics.store_failure)
         self.limiters = Limiters(configs, namespace, stores, metrics.waited) if configs else None
+        pricer = pricer or Pricer()
         self.budget = BudgetGuard(budget, namespace, redis_url, pricer, store_failure.budget,
                                   metrics.store_failure) if budget is not None and budget.budgets() else None
+        self.run_budget = RunBudget(budget.per_run, pricer, budget.worst_case) if (
+            budget is not None and budget.per_run is not None) else None
         self.tracks_usage = self.budget is not None or any(
             c.input_tokens_per_minute or c.output_tokens_per_minute for c in configs)
 
@@ -68,5 +72,5 @@ class Shared:
 
     @property
     def active(self) -> bool:
-        return any(x is not None for x in (self.retry, self.breakers, self.limiters, self.budget,
+        return any(x is not None for x in (self.retry, self.breakers, self.limiters, self.budget, self.run_budget,
                                            self.fallback_model, self.stream_timeouts))
