@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import threading
 import time
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for a child that a test stops with Ctrl-C: SIGINT back to its default before exec.
+
+    A test runner started in the background without job control (`cmd &` in a script, nohup, some CI agents)
+    passes SIGINT on as ignored, and Python then installs no KeyboardInterrupt handler: SIGINT would do nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Lines:

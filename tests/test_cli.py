@@ -16,7 +16,7 @@ import anthropic
 import pytest
 
 import anthropic_otel
-from _process import Lines
+from _process import Lines, default_sigint
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).with_name("anthropic-otel"))
@@ -35,7 +35,8 @@ def test_version_is_the_package_version() -> None:
 @contextmanager
 def fake_server(*command: str) -> Iterator[tuple[subprocess.Popen[str], Lines, str]]:
     """Start a fake-server command, wait for the URL it prints, kill it on the way out whatever happened."""
-    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     try:
         lines = Lines(process)
         url = lines.wait_for(URL).group(1)

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _process import Lines
+from _process import Lines, default_sigint
 
 
 def free_port() -> int:
@@ -101,7 +101,7 @@ def test_ctrl_c_ends_cleanly_with_the_summary_so_far() -> None:
     """
     cli = Path(sys.executable).with_name("anthropic-otel")
     process = subprocess.Popen([str(cli), "demo", "--duration", "600", "--prometheus-port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         lines = Lines(process)
         lines.wait_for(r"^Running a mixed workload")
@@ -128,7 +128,8 @@ def test_ctrl_c_while_starting_ends_without_a_traceback() -> None:
             "sys.addaudithook(interrupt)\n"
             "from anthropic_otel.cli import main\n"
             "sys.exit(main(['demo', '--duration', '5', '--prometheus-port', '0']))\n")
-    done = subprocess.run([sys.executable, "-c", hook], capture_output=True, text=True, timeout=180)
+    done = subprocess.run([sys.executable, "-c", hook], capture_output=True, text=True, timeout=180,
+                          preexec_fn=default_sigint)
     assert done.returncode == 130, done.stderr
     assert done.stderr == "anthropic-otel demo: interrupted\n"
 
