@@ -25,7 +25,7 @@ RULE_TESTS = sorted((ROOT / "alerts" / "tests").glob("*.test.yml"))
 
 def _run(*args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(arg) for arg in args], cwd=cwd, env=env or tool_env(), capture_output=True, text=True,
-                          timeout=300)
+                          timeout=900)  # a bound against a hang only: promtool and pip are slow on a loaded machine
 
 
 def _tree(root: Path) -> dict[str, str]:
